@@ -1,0 +1,179 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { Proxy } from './core/proxy.ts';
+import { defaults } from './defaults.ts';
+import type { EngineName } from './engine/engine.ts';
+import { createEngine, runtimeEngineName } from './engine/select.ts';
+import { ErrorCode, SwitchyardError } from './errors.ts';
+import { createLogger, LOG_LEVELS, type LogLevel } from './log.ts';
+import { formatHostPort, type HostPort, parseDuration, parseHostPort, parseSize } from './units.ts';
+
+const USAGE = `Usage: switchyard --listen HOST:PORT --backend HOST:PORT [options]
+
+Forwards every TCP connection accepted on --listen to --backend.
+
+Options:
+  --listen HOST:PORT        address to accept on ([::1]:PORT for IPv6)     (required)
+  --backend HOST:PORT       server to forward to                            (required)
+  --max-connections N       simultaneous clients; more are closed at once   (default ${defaults.maxConnections})
+  --buffer-size SIZE        read/pool buffer size, e.g. 16k                 (default ${defaults.bufferSize / 1024}k)
+  --connect-timeout DUR     backend connect timeout, e.g. 5s; 0 = none      (default ${defaults.connectTimeoutMs / 1000}s)
+  --idle-timeout DUR        close after no bytes either way; 0 = none       (default ${defaults.idleTimeoutMs / 3_600_000}h)
+  --half-closed-timeout DUR close a half-closed pair after silence; 0 = none (default ${defaults.halfClosedTimeoutMs / 1000}s)
+  --log-level LEVEL         ${LOG_LEVELS.join('|')}  (default ${defaults.logLevel})
+  -h, --help                print this help
+  -v, --version             print the version
+
+Durations: 500ms, 5s, 1m, 1h. Sizes: 16384, 16k, 1m.`;
+
+/** Settings the command line resolves to. */
+export interface CliSettings {
+  listen: HostPort;
+  backend: HostPort;
+  maxConnections: number;
+  bufferSize: number;
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+  halfClosedTimeoutMs: number;
+  logLevel: LogLevel;
+  engine: EngineName;
+}
+
+export type CliCommand = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; settings: CliSettings };
+
+/** Parses argv (without node and script). Throws SwitchyardError(INVALID_ARGUMENT) naming the argument. */
+export function parseCli(argv: string[]): CliCommand {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        listen: { type: 'string' },
+        backend: { type: 'string' },
+        'max-connections': { type: 'string' },
+        'buffer-size': { type: 'string' },
+        'connect-timeout': { type: 'string' },
+        'idle-timeout': { type: 'string' },
+        'half-closed-timeout': { type: 'string' },
+        'log-level': { type: 'string' },
+        engine: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    }));
+  } catch (err) {
+    throw new SwitchyardError(ErrorCode.INVALID_ARGUMENT, (err as Error).message);
+  }
+  if (values.help) return { kind: 'help' };
+  if (values.version) return { kind: 'version' };
+  const str = (key: string) => values[key] as string | undefined;
+  const required = (key: string, what: string): string => {
+    const v = str(key);
+    if (v === undefined) throw new SwitchyardError(ErrorCode.INVALID_ARGUMENT, `--${key} is required (${what})`);
+    return v;
+  };
+  const listen = parseHostPort(required('listen', 'HOST:PORT'), '--listen');
+  const backend = parseHostPort(required('backend', 'HOST:PORT'), '--backend');
+  if (backend.port === 0) throw invalid('--backend', 'port 0 is not a server port');
+  const maxConnections = optional(str('max-connections'), defaults.maxConnections, (v) => {
+    if (!/^\d+$/.test(v) || Number(v) < 1) {
+      throw invalid('--max-connections', `expected a whole number of at least 1, got "${v}"`);
+    }
+    return Number(v);
+  });
+  const bufferSize = optional(str('buffer-size'), defaults.bufferSize, (v) => {
+    const n = parseSize(v, '--buffer-size');
+    if (n < 1024 || n > 16 * 1024 * 1024) {
+      throw invalid('--buffer-size', `expected between 1k and 16m, got "${v}"`);
+    }
+    return n;
+  });
+  const duration = (key: string, fallback: number) =>
+    optional(str(key), fallback, (v) => parseDuration(v, `--${key}`));
+  const logLevel = optional(str('log-level'), defaults.logLevel as LogLevel, (v) => {
+    if (!(LOG_LEVELS as readonly string[]).includes(v)) {
+      throw invalid('--log-level', `expected one of ${LOG_LEVELS.join(', ')}, got "${v}"`);
+    }
+    return v as LogLevel;
+  });
+  const engine = optional(str('engine'), runtimeEngineName(), (v) => {
+    if (v !== 'node' && v !== 'bun') throw invalid('--engine', `expected node or bun, got "${v}"`);
+    return v;
+  });
+  return {
+    kind: 'run',
+    settings: {
+      listen,
+      backend,
+      maxConnections,
+      bufferSize,
+      connectTimeoutMs: duration('connect-timeout', defaults.connectTimeoutMs),
+      idleTimeoutMs: duration('idle-timeout', defaults.idleTimeoutMs),
+      halfClosedTimeoutMs: duration('half-closed-timeout', defaults.halfClosedTimeoutMs),
+      logLevel,
+      engine,
+    },
+  };
+}
+
+function optional<T>(value: string | undefined, fallback: T, parse: (v: string) => T): T {
+  return value === undefined ? fallback : parse(value);
+}
+
+function invalid(arg: string, reason: string): SwitchyardError {
+  return new SwitchyardError(ErrorCode.INVALID_ARGUMENT, `${arg}: ${reason}`);
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  return String(pkg.version);
+}
+
+/** Runs the CLI. Resolves with the exit code once the proxy has stopped (or failed to start). */
+export async function run(argv: string[] = process.argv.slice(2)): Promise<number> {
+  let command: CliCommand;
+  try {
+    command = parseCli(argv);
+  } catch (err) {
+    if (err instanceof SwitchyardError && err.code === ErrorCode.INVALID_ARGUMENT) {
+      process.stderr.write(`switchyard: ${err.message} (see --help)\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (command.kind === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (command.kind === 'version') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const s = command.settings;
+  const log = createLogger(s.logLevel);
+  let proxy: Proxy;
+  try {
+    const engine = await createEngine(s.engine, { readSize: s.bufferSize });
+    proxy = new Proxy({ ...s, engine, log });
+    await proxy.start();
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    log.fatal({ code, err: (err as Error).message }, 'cannot start');
+    return 1;
+  }
+  const where = formatHostPort(proxy.address.host, proxy.address.port);
+  log.info(
+    { listen: where, backend: formatHostPort(s.backend.host, s.backend.port), engine: s.engine },
+    `switchyard listening on ${where}`,
+  );
+  return new Promise<number>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      log.info({ signal }, 'stopping: no new connections');
+      proxy.close(true).then(() => resolve(0));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}

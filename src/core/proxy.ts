@@ -1,0 +1,216 @@
+import type { Logger } from 'pino';
+import { defaults, poolCapacity } from '../defaults.ts';
+import type {
+  AcceptHandler,
+  Engine,
+  EngineListener,
+  EngineSocket,
+  SocketEvents,
+} from '../engine/engine.ts';
+import { formatHostPort, type HostPort } from '../units.ts';
+import { BufferPool } from './buffer-pool.ts';
+import { type CloseReason, Session, type SessionContext } from './session.ts';
+import { type State, StateCounters } from './state.ts';
+import { TimerWheel } from './timer-wheel.ts';
+
+/** Everything one listener-to-backend proxy needs; see defaults.ts for each default. */
+export interface ProxyOptions {
+  listen: HostPort;
+  backend: HostPort;
+  engine: Engine;
+  log: Logger;
+  maxConnections?: number;
+  bufferSize?: number;
+  connectTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  halfClosedTimeoutMs?: number;
+  backlog?: number;
+  reusePort?: boolean;
+  /** Throw on an illegal state move instead of counting it (tests turn this on). */
+  strictStates?: boolean;
+}
+
+/** One live connection as the live view shows it. */
+export interface ConnectionInfo {
+  id: number;
+  client: string;
+  state: State;
+  /** Bytes read from the client (and passed to the backend). */
+  bytesIn: number;
+  /** Bytes read from the backend (and passed to the client). */
+  bytesOut: number;
+  ageMs: number;
+  /** Which socket is not taking bytes (the side a direction waits on), if any. */
+  blocked: 'client' | 'server' | 'both' | null;
+}
+
+export interface ProxyStats {
+  active: number;
+  accepted: number;
+  /** Closed at once because the connection cap was reached. */
+  rejected: number;
+  acceptErrors: number;
+  closed: Partial<Record<CloseReason, number>>;
+  bytesIn: number;
+  bytesOut: number;
+  states: Record<State, number> & { illegal: number };
+  pool: { capacity: number; inUse: number; highWater: number; bufferSize: number };
+}
+
+/**
+ * A listener, the connection cap, and the registry of live sessions. The data path itself is in
+ * session.ts.
+ */
+export class Proxy implements AcceptHandler {
+  readonly options: Required<Omit<ProxyOptions, 'reusePort' | 'strictStates'>>;
+  private readonly ctx: SessionContext;
+  private readonly wheel: TimerWheel;
+  private readonly counters: StateCounters;
+  private readonly pool: BufferPool;
+  private readonly sessions = new Set<Session>();
+  private listener: EngineListener | null = null;
+  private accepted = 0;
+  private rejected = 0;
+  private acceptErrors = 0;
+  private closedBytesIn = 0;
+  private closedBytesOut = 0;
+  private readonly closed: Partial<Record<CloseReason, number>> = {};
+  private reusePort: boolean;
+
+  constructor(options: ProxyOptions) {
+    this.options = {
+      listen: options.listen,
+      backend: options.backend,
+      engine: options.engine,
+      log: options.log,
+      maxConnections: options.maxConnections ?? defaults.maxConnections,
+      bufferSize: options.bufferSize ?? defaults.bufferSize,
+      connectTimeoutMs: options.connectTimeoutMs ?? defaults.connectTimeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs ?? defaults.idleTimeoutMs,
+      halfClosedTimeoutMs: options.halfClosedTimeoutMs ?? defaults.halfClosedTimeoutMs,
+      backlog: options.backlog ?? defaults.backlog,
+    };
+    this.reusePort = options.reusePort ?? false;
+    const o = this.options;
+    this.wheel = new TimerWheel(defaults.timerTickMs);
+    this.counters = new StateCounters(options.strictStates ?? false);
+    this.pool = new BufferPool(o.bufferSize, poolCapacity(o.maxConnections));
+    const backend = o.backend;
+    const engine = o.engine;
+    this.ctx = {
+      pool: this.pool,
+      wheel: this.wheel,
+      counters: this.counters,
+      log: o.log,
+      connectTimeoutMs: o.connectTimeoutMs,
+      idleTimeoutMs: o.idleTimeoutMs,
+      halfClosedTimeoutMs: o.halfClosedTimeoutMs,
+      connectBackend: (events: SocketEvents) =>
+        engine.connect({ host: backend.host, port: backend.port, events }),
+      sessionClosed: (session: Session) => this.sessionClosed(session),
+    };
+  }
+
+  /** Binds the listener and starts accepting. */
+  async start(): Promise<void> {
+    const o = this.options;
+    this.wheel.start();
+    this.listener = await o.engine.listen(
+      { host: o.listen.host, port: o.listen.port, backlog: o.backlog, reusePort: this.reusePort },
+      this,
+    );
+  }
+
+  /** The bound address (the real port when 0 was asked). */
+  get address(): HostPort {
+    if (!this.listener) throw new Error('proxy not started');
+    return { host: this.listener.host, port: this.listener.port };
+  }
+
+  // ─── AcceptHandler ───
+
+  admit(): boolean {
+    if (this.sessions.size < this.options.maxConnections) return true;
+    this.rejected++;
+    this.options.log.debug({ max: this.options.maxConnections }, 'connection cap reached');
+    return false;
+  }
+
+  accept(socket: EngineSocket): SocketEvents {
+    this.accepted++;
+    const session = new Session(this.ctx, socket);
+    this.sessions.add(session);
+    return session.client;
+  }
+
+  acceptError(code: string): void {
+    this.acceptErrors++;
+    this.options.log.warn({ code }, 'accept failed; still listening');
+  }
+
+  private sessionClosed(session: Session): void {
+    this.sessions.delete(session);
+    this.closedBytesIn += session.client.bytesRead;
+    this.closedBytesOut += session.server.bytesRead;
+    const reason = session.closeReason ?? 'done';
+    this.closed[reason] = (this.closed[reason] ?? 0) + 1;
+  }
+
+  // ─── Views ───
+
+  stats(): ProxyStats {
+    let bytesIn = this.closedBytesIn;
+    let bytesOut = this.closedBytesOut;
+    for (const s of this.sessions) {
+      bytesIn += s.client.bytesRead;
+      bytesOut += s.server.bytesRead;
+    }
+    return {
+      active: this.sessions.size,
+      accepted: this.accepted,
+      rejected: this.rejected,
+      acceptErrors: this.acceptErrors,
+      closed: { ...this.closed },
+      bytesIn,
+      bytesOut,
+      states: this.counters.snapshot(),
+      pool: {
+        capacity: this.pool.capacity,
+        inUse: this.pool.inUse,
+        highWater: this.pool.highWater,
+        bufferSize: this.pool.size,
+      },
+    };
+  }
+
+  /** Every live connection, for the live view ("stuck in WRITING" = a peer is not draining). */
+  connections(): ConnectionInfo[] {
+    const now = Date.now();
+    const out: ConnectionInfo[] = [];
+    for (const s of this.sessions) {
+      const c = s.client.held !== null;
+      const b = s.server.held !== null;
+      out.push({
+        id: s.id,
+        client: formatHostPort(s.client.socket.remoteAddress, s.client.socket.remotePort),
+        state: s.state,
+        bytesIn: s.client.bytesRead,
+        bytesOut: s.server.bytesRead,
+        ageMs: now - s.startedAt,
+        blocked: c && b ? 'both' : c ? 'client' : b ? 'server' : null,
+      });
+    }
+    return out;
+  }
+
+  /** Stops accepting; with `killConnections`, also closes every live pair. */
+  async close(killConnections = false): Promise<void> {
+    const listener = this.listener;
+    this.listener = null;
+    if (listener) await listener.close();
+    if (killConnections) {
+      for (const s of [...this.sessions]) s.close('killed');
+    }
+    if (this.sessions.size === 0 || killConnections) this.wheel.stop();
+  }
+}

@@ -1,0 +1,52 @@
+/** Stable error codes. Tests and callers compare `err.code`, never the message. */
+export const ErrorCode = {
+  /** A command-line argument or option is missing or malformed. */
+  INVALID_ARGUMENT: 'SWITCHYARD_ERR_INVALID_ARGUMENT',
+  /** A connection state move that the transition table does not allow. */
+  ILLEGAL_TRANSITION: 'SWITCHYARD_ERR_ILLEGAL_TRANSITION',
+  /** The buffer pool had nothing to hand out (should be impossible under the connection cap). */
+  POOL_EXHAUSTED: 'SWITCHYARD_ERR_POOL_EXHAUSTED',
+  /** A buffer went back to the pool twice, or one the pool never handed out. */
+  POOL_MISUSE: 'SWITCHYARD_ERR_POOL_MISUSE',
+  /** The backend did not accept the connection within the connect timeout. */
+  CONNECT_TIMEOUT: 'SWITCHYARD_ERR_CONNECT_TIMEOUT',
+  /** No byte moved in either direction within the idle timeout. */
+  IDLE_TIMEOUT: 'SWITCHYARD_ERR_IDLE_TIMEOUT',
+  /** One side finished and the other stayed silent past the half-closed timeout. */
+  HALF_CLOSED_TIMEOUT: 'SWITCHYARD_ERR_HALF_CLOSED_TIMEOUT',
+  /** The requested engine cannot run here. */
+  ENGINE_UNAVAILABLE: 'SWITCHYARD_ERR_ENGINE_UNAVAILABLE',
+  /** The listener could not bind. */
+  LISTEN_FAILED: 'SWITCHYARD_ERR_LISTEN_FAILED',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** The one error class switchyard throws; `code` is stable, `message` is for people. */
+export class SwitchyardError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'SwitchyardError';
+    this.code = code;
+  }
+}
+
+/**
+ * Socket error codes that end a pair. They are expected in normal operation (a peer went away),
+ * so the ones in NOISY_CODES are logged at debug level only.
+ */
+export const FATAL_SOCKET_CODES: ReadonlySet<string> = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNABORTED',
+  'ENOTCONN',
+]);
+
+/** Peer-caused endings that are routine on the internet: debug level, never warn. */
+export const NOISY_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE']);

@@ -1,0 +1,51 @@
+import { ErrorCode, SwitchyardError } from './errors.ts';
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const DURATION_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+/** Parses `500ms`, `5s`, `1.5m`, `1h` (or a bare number of milliseconds) into milliseconds. */
+export function parseDuration(text: string, what: string): number {
+  const trimmed = text.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const m = DURATION.exec(trimmed);
+  if (!m) {
+    throw invalid(what, `expected a duration such as 500ms, 5s, 1m or 1h, got "${text}"`);
+  }
+  return Math.round(Number(m[1]) * DURATION_MS[m[2] as keyof typeof DURATION_MS]);
+}
+
+const SIZE = /^(\d+)([kKmM]?)(?:[iI]?[bB])?$/;
+
+/** Parses `16384`, `16k`, `16KiB`, `1m` into bytes (k = 1024). */
+export function parseSize(text: string, what: string): number {
+  const m = SIZE.exec(text.trim());
+  if (!m) throw invalid(what, `expected a size such as 16384, 16k or 1m, got "${text}"`);
+  const unit = (m[2] ?? '').toLowerCase();
+  return Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 * 1024 : 1);
+}
+
+/** A parsed `HOST:PORT`; IPv6 hosts are written `[::1]:PORT` and kept here without brackets. */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** Parses `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces). */
+export function parseHostPort(text: string, what: string): HostPort {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65535) {
+    throw invalid(what, `expected HOST:PORT (IPv6 as [::1]:PORT), got "${text}"`);
+  }
+  const host = m[1] ?? (m[2] || '0.0.0.0');
+  return { host, port };
+}
+
+/** Formats an address the way it is parsed: IPv6 in brackets. */
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function invalid(what: string, reason: string): SwitchyardError {
+  return new SwitchyardError(ErrorCode.INVALID_ARGUMENT, `${what}: ${reason}`);
+}
