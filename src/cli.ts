@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { Proxy } from './core/proxy.ts';
+import { ProxyServer } from './core/proxy.ts';
 import { defaults } from './defaults.ts';
 import type { EngineName } from './engine/engine.ts';
 import { createEngine, runtimeEngineName } from './engine/select.ts';
@@ -39,7 +39,10 @@ export interface CliSettings {
   engine: EngineName;
 }
 
-export type CliCommand = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; settings: CliSettings };
+export type CliCommand =
+  | { kind: 'help' }
+  | { kind: 'version' }
+  | { kind: 'run'; settings: CliSettings };
 
 /** Parses argv (without node and script). Throws SwitchyardError(INVALID_ARGUMENT) naming the argument. */
 export function parseCli(argv: string[]): CliCommand {
@@ -71,7 +74,8 @@ export function parseCli(argv: string[]): CliCommand {
   const str = (key: string) => values[key] as string | undefined;
   const required = (key: string, what: string): string => {
     const v = str(key);
-    if (v === undefined) throw new SwitchyardError(ErrorCode.INVALID_ARGUMENT, `--${key} is required (${what})`);
+    if (v === undefined)
+      throw new SwitchyardError(ErrorCode.INVALID_ARGUMENT, `--${key} is required (${what})`);
     return v;
   };
   const listen = parseHostPort(required('listen', 'HOST:PORT'), '--listen');
@@ -153,10 +157,10 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
   }
   const s = command.settings;
   const log = createLogger(s.logLevel);
-  let proxy: Proxy;
+  let proxy: ProxyServer;
   try {
     const engine = await createEngine(s.engine, { readSize: s.bufferSize });
-    proxy = new Proxy({ ...s, engine, log });
+    proxy = new ProxyServer({ ...s, engine, log });
     await proxy.start();
   } catch (err) {
     const code = (err as { code?: string }).code;

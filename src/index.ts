@@ -1,7 +1,7 @@
 /** switchyard's library surface. */
 export { BufferPool } from './core/buffer-pool.ts';
 export type { ConnectionInfo, ProxyOptions, ProxyStats } from './core/proxy.ts';
-export { Proxy } from './core/proxy.ts';
+export { ProxyServer } from './core/proxy.ts';
 export { CloseReason } from './core/session.ts';
 export { isLegal, State, TRANSITIONS } from './core/state.ts';
 export { defaults } from './defaults.ts';

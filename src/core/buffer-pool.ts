@@ -51,7 +51,10 @@ export class BufferPool {
   /** Gives a buffer back. Returning one twice, or a stranger, throws SWITCHYARD_ERR_POOL_MISUSE. */
   release(buf: Buffer): void {
     if (!this.out.delete(buf)) {
-      throw new SwitchyardError(ErrorCode.POOL_MISUSE, 'buffer released twice or not from this pool');
+      throw new SwitchyardError(
+        ErrorCode.POOL_MISUSE,
+        'buffer released twice or not from this pool',
+      );
     }
     this.free.push(buf);
   }

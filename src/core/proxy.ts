@@ -61,7 +61,7 @@ export interface ProxyStats {
  * A listener, the connection cap, and the registry of live sessions. The data path itself is in
  * session.ts.
  */
-export class Proxy implements AcceptHandler {
+export class ProxyServer implements AcceptHandler {
   readonly options: Required<Omit<ProxyOptions, 'reusePort' | 'strictStates'>>;
   private readonly ctx: SessionContext;
   private readonly wheel: TimerWheel;

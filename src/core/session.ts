@@ -198,6 +198,8 @@ export class Session implements TimerEntry {
     transition(this, State.CONNECTED, this.ctx.counters);
     this.client.socket.resume();
     transition(this, State.READING, this.ctx.counters);
+    // Filed under the connect timeout; the idle timeout may be shorter.
+    this.ctx.wheel.schedule(this);
   }
 
   /** Moves between READING, WRITING and HALF_CLOSED to match what the sides hold. */

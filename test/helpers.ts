@@ -1,0 +1,196 @@
+// Helpers for real-socket tests: loopback servers on port 0, the proxy in a child process,
+// and /proc readers. Everything started here is stopped in t.after.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import net from 'node:net';
+import { createInterface, type Interface } from 'node:readline';
+import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { ConnectionInfo, ProxyStats } from '../src/core/proxy.ts';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = `${ROOT}node_modules/.bin`;
+
+/** The engines the suite runs against: SWITCHYARD_ENGINES=node,bun (default: node). */
+export const ENGINES = (process.env.SWITCHYARD_ENGINES ?? 'node').split(',') as ('node' | 'bun')[];
+
+/** The runtime binary an engine runs on (the pinned ones from node_modules). */
+export function runtimeFor(engine: 'node' | 'bun'): string {
+  return engine === 'bun' ? `${BIN}/bun` : process.execPath;
+}
+
+/** Listens on 127.0.0.1:0 and closes the server and every socket in t.after. */
+export async function startServer(
+  t: TestContext,
+  onConnection: (socket: net.Socket) => void,
+  options: net.ServerOpts = {},
+): Promise<{ server: net.Server; port: number; sockets: Set<net.Socket> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true, ...options }, (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    onConnection(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+  return { server, port: (server.address() as net.AddressInfo).port, sockets };
+}
+
+/** An echo server that passes FIN on as FIN (so half-close can be observed). */
+export function startEchoServer(t: TestContext) {
+  return startServer(t, (socket) => {
+    socket.pipe(socket);
+  });
+}
+
+/** A port nothing listens on (bound once, then released). */
+export async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** A proxy running in a child process, with the stats it reports. */
+export interface ProxyProcess {
+  port: number;
+  pid: number;
+  child: ChildProcess;
+  stats(): Promise<ProxyStats>;
+  connections(): Promise<ConnectionInfo[]>;
+  /** Resident set size of the proxy process, in bytes. */
+  rss(): number;
+  /** Open file descriptors of the proxy process. */
+  fdCount(): number;
+  /** Socket inodes the proxy holds open. */
+  socketInodes(): Set<string>;
+}
+
+/** Starts test/fixtures/proxy-process.ts on `engine`'s runtime, stopped in t.after. */
+export async function startProxy(
+  t: TestContext,
+  config: Record<string, unknown>,
+  engine: 'node' | 'bun' = ENGINES[0] ?? 'node',
+): Promise<ProxyProcess> {
+  const child = spawn(
+    runtimeFor(engine),
+    [`${ROOT}test/fixtures/proxy-process.ts`, JSON.stringify(config)],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  t.after(() => {
+    child.kill('SIGKILL');
+  });
+  const lines: Interface = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  const queue: ((line: string) => void)[] = [];
+  lines.on('line', (line) => queue.shift()?.(line));
+  const next = () => new Promise<string>((resolve) => queue.push(resolve));
+  const first = await Promise.race([
+    next(),
+    once(child, 'exit').then(([code]) => {
+      throw new Error(`proxy process exited with ${code} before listening`);
+    }),
+  ]);
+  const { port, pid } = JSON.parse(first);
+  const ask = async (command: string) => {
+    const reply = next();
+    child.stdin?.write(`${command}\n`);
+    return JSON.parse(await reply);
+  };
+  return {
+    port,
+    pid,
+    child,
+    stats: () => ask('stats'),
+    connections: () => ask('connections'),
+    rss: () => rssOf(pid),
+    fdCount: () => readdirSync(`/proc/${pid}/fd`).length,
+    socketInodes: () => socketInodesOf(pid),
+  };
+}
+
+export function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0) * 1024;
+}
+
+function socketInodesOf(pid: number): Set<string> {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m?.[1]) inodes.add(m[1]);
+    } catch {
+      // closed while we looked
+    }
+  }
+  return inodes;
+}
+
+/** TCP sockets in CLOSE_WAIT (state 08) among `inodes`, from /proc/net/tcp and tcp6. */
+export function closeWaitAmong(inodes: Set<string>): number {
+  let n = 0;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols[3] === '08' && inodes.has(cols[9] ?? '')) n++;
+    }
+  }
+  return n;
+}
+
+/** Connects to 127.0.0.1:port with half-open allowed; resolves once connected. */
+export async function connect(port: number, host = '127.0.0.1'): Promise<net.Socket> {
+  const socket = net.connect({ port, host, allowHalfOpen: true });
+  await once(socket, 'connect');
+  return socket;
+}
+
+/** Reads a socket to its end; resolves with everything it sent. */
+export async function readAll(socket: net.Socket): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  await once(socket, 'end');
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Resolves once the proxy has closed its end of `socket` (FIN or RST seen, or the socket closed),
+ * or rejects after `ms`. Test clients allow half-open, so FIN alone does not close them.
+ */
+export function closedWithin(socket: net.Socket, ms: number): Promise<void> {
+  if (socket.readableEnded || socket.closed) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`socket still open after ${ms} ms`)), ms);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    socket.once('end', done);
+    socket.once('close', done);
+    socket.once('error', done);
+    socket.resume();
+  });
+}
+
+/** Polls `check` every 20 ms until it is true, or throws after `ms`. */
+export async function waitFor(check: () => boolean | Promise<boolean>, ms: number, what: string) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+export function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}

@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ErrorCode } from '../src/errors.ts';
+import { formatHostPort, parseDuration, parseHostPort, parseSize } from '../src/units.ts';
+
+test('durations', () => {
+  assert.equal(parseDuration('500ms', 'x'), 500);
+  assert.equal(parseDuration('5s', 'x'), 5000);
+  assert.equal(parseDuration('1m', 'x'), 60_000);
+  assert.equal(parseDuration('1h', 'x'), 3_600_000);
+  assert.equal(parseDuration('1.5s', 'x'), 1500);
+  assert.equal(parseDuration('0', 'x'), 0);
+  for (const bad of ['', '5 s', 's', '-1s', '5d', '1e3ms']) {
+    assert.throws(() => parseDuration(bad, '--t'), { code: ErrorCode.INVALID_ARGUMENT });
+  }
+});
+
+test('sizes', () => {
+  assert.equal(parseSize('16k', 'x'), 16384);
+  assert.equal(parseSize('16KiB', 'x'), 16384);
+  assert.equal(parseSize('1m', 'x'), 1 << 20);
+  assert.equal(parseSize('4096', 'x'), 4096);
+  assert.throws(() => parseSize('16q', '--buffer-size'), /--buffer-size/);
+});
+
+test('addresses', () => {
+  assert.deepEqual(parseHostPort('127.0.0.1:8080', 'x'), { host: '127.0.0.1', port: 8080 });
+  assert.deepEqual(parseHostPort('[::1]:9000', 'x'), { host: '::1', port: 9000 });
+  assert.deepEqual(parseHostPort(':80', 'x'), { host: '0.0.0.0', port: 80 });
+  assert.deepEqual(parseHostPort('localhost:1', 'x'), { host: 'localhost', port: 1 });
+  for (const bad of ['127.0.0.1', '::1:80', '1.2.3.4:70000', 'host:', '[::1]80']) {
+    assert.throws(() => parseHostPort(bad, '--listen'), { code: ErrorCode.INVALID_ARGUMENT });
+  }
+  assert.equal(formatHostPort('::1', 80), '[::1]:80');
+});
