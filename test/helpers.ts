@@ -80,12 +80,19 @@ export async function startProxy(
   t: TestContext,
   config: Record<string, unknown>,
   engine: 'node' | 'bun' = ENGINES[0] ?? 'node',
+  limits: { nofile?: number } = {},
 ): Promise<ProxyProcess> {
-  const child = spawn(
+  const argv = [
     runtimeFor(engine),
-    [`${ROOT}test/fixtures/proxy-process.ts`, JSON.stringify(config)],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  );
+    `${ROOT}test/fixtures/proxy-process.ts`,
+    JSON.stringify(config),
+  ];
+  // A descriptor limit is set by the shell, then the runtime replaces it (exec).
+  const child = limits.nofile
+    ? spawn('bash', ['-c', `ulimit -n ${limits.nofile} && exec "$0" "$@"`, ...argv], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      })
+    : spawn(argv[0] as string, argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
   t.after(() => {
     child.kill('SIGKILL');
   });

@@ -237,6 +237,7 @@ for (const engine of ENGINES) {
       const started = Date.now();
       await Promise.all([closedWithin(idle, 2000), closedWithin(half, 2000)]);
       assert.ok(Date.now() - started >= 250, 'not before the timeout');
+      await waitFor(async () => (await proxy.stats()).active === 0, 1000, 'both pairs gone');
       const stats = await proxy.stats();
       assert.equal(stats.closed.idle_timeout, 1);
       assert.equal(stats.closed.half_closed_timeout, 1);
