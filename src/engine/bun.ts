@@ -1,0 +1,466 @@
+import { ErrorCode, SwitchyardError } from '../errors.ts';
+import {
+  type BunListener,
+  type BunRuntime,
+  type BunSocketHandler,
+  type BunSystemError,
+  type BunTcpSocket,
+  bunRuntime,
+} from './bun-types.ts';
+import type {
+  AcceptHandler,
+  ConnectOptions,
+  Engine,
+  EngineListener,
+  EngineOptions,
+  EngineSocket,
+  ListenOptions,
+  SocketEvents,
+} from './engine.ts';
+
+/**
+ * The Bun engine: `Bun.listen` / `Bun.connect` sockets, all driven by ONE handlers object
+ * (`HANDLERS`, named top-level functions); each socket's state is its `BunEngineSocket`, kept in
+ * the Bun socket's `data`.
+ *
+ * Reads: Bun reads into one receive buffer per event loop (512 KiB, uSockets') and hands `data`
+ * a NEW Buffer per read, a copy of exactly the bytes read. That allocation is Bun's and cannot be
+ * turned off (`binaryType` only picks Buffer, Uint8Array or ArrayBuffer, each a fresh copy).
+ * A read can be up to 512 KiB, larger than the core's pool buffers, so a chunk longer than
+ * `readSize` is passed on in `readSize` pieces (views on Bun's chunk, no copy); when the core
+ * pauses between two pieces the rest stays here, on the chunk Bun already allocated, and is
+ * passed on after `resume` before the socket reads again.
+ *
+ * Writes: a Bun TCP socket's `write(buf, offset, length)` writes what the kernel takes now,
+ * returns that count and keeps nothing, so `tryWrite` writes straight from the caller's memory
+ * and the core copies only the part not taken. `writeHeld` remembers (buffer, offset, end) and
+ * writes the rest from the `drain` handler. Bun allocates nothing per write.
+ *
+ * Events the core causes (a close inside `end()`/`terminate()`, a failed connect) reach it from
+ * a microtask, never from inside the call that caused them, as with Node's next-tick events: the
+ * core tears a pair down with two calls in a row and expects no callback between them.
+ */
+export class BunEngine implements Engine {
+  readonly name = 'bun' as const;
+  /** The largest chunk `onData` delivers: the size of the core's pool buffers. */
+  readonly readSize: number;
+  readonly bun: BunRuntime;
+  /** Sockets with work for the microtask: a close to report or a held-back read to pass on. */
+  readonly queue: BunEngineSocket[] = [];
+  flushScheduled = false;
+  /** Bound once: the microtask callback. */
+  readonly flush: () => void;
+
+  constructor(options: EngineOptions) {
+    const bun = bunRuntime();
+    if (!bun) throw new SwitchyardError(ErrorCode.ENGINE_UNAVAILABLE, 'not running on Bun');
+    this.bun = bun;
+    this.readSize = options.readSize;
+    this.flush = flushQueue.bind(this);
+  }
+
+  async listen(options: ListenOptions, handler: AcceptHandler): Promise<EngineListener> {
+    let listener: BunListener<SocketData>;
+    try {
+      // Bun.listen takes no backlog: uSockets asks listen(2) for its own (512). The kernel caps
+      // it with net.core.somaxconn either way.
+      listener = this.bun.listen<SocketData>({
+        hostname: options.host,
+        port: options.port,
+        reusePort: options.reusePort ?? false,
+        allowHalfOpen: true,
+        // Every accepted socket starts with this as its `data`; `open` replaces it.
+        data: new ListenContext(this, handler),
+        socket: HANDLERS,
+      });
+    } catch (err) {
+      const e = err as BunSystemError;
+      throw new SwitchyardError(
+        ErrorCode.LISTEN_FAILED,
+        `cannot listen on ${options.host}:${options.port}: ${e.code ?? e.message}`,
+        { cause: err },
+      );
+    }
+    return {
+      host: listener.hostname,
+      port: listener.port,
+      close: async () => listener.stop(false),
+    };
+  }
+
+  connect(options: ConnectOptions): EngineSocket {
+    const s = new BunEngineSocket(this, null);
+    s.events = options.events;
+    try {
+      // The promise needs no catch: with `connectError` set, Bun does not report its rejection.
+      this.bun.connect<SocketData>({
+        hostname: options.host,
+        port: options.port,
+        allowHalfOpen: true,
+        data: s,
+        socket: HANDLERS,
+      });
+    } catch (err) {
+      const e = err as BunSystemError;
+      s.fail(e.code ?? 'EINVAL', e.message);
+    }
+    return s;
+  }
+
+  /** Runs `s`'s pending work from a microtask. */
+  defer(s: BunEngineSocket): void {
+    if (s.queued) return;
+    s.queued = true;
+    this.queue.push(s);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flush);
+    }
+  }
+}
+
+function flushQueue(this: BunEngine): void {
+  this.flushScheduled = false;
+  const queue = this.queue;
+  // Work done here may queue more sockets; they are taken in the same pass.
+  for (let i = 0; i < queue.length; i++) {
+    const s = queue[i] as BunEngineSocket;
+    s.queued = false;
+    if (s.closeDue) s.deliverClose();
+    else if (s.rest !== null && !s.paused) s.deliverRest();
+  }
+  queue.length = 0;
+}
+
+/** What an accepted socket's `data` is until `open` has made it a BunEngineSocket. */
+class ListenContext {
+  readonly engine: BunEngine;
+  readonly handler: AcceptHandler;
+
+  constructor(engine: BunEngine, handler: AcceptHandler) {
+    this.engine = engine;
+    this.handler = handler;
+  }
+}
+
+type SocketData = BunEngineSocket | ListenContext;
+type BunSocket = BunTcpSocket<SocketData>;
+
+const NO_EVENTS: SocketEvents = {
+  onOpen() {},
+  onData() {},
+  onDrain() {},
+  onEnd() {},
+  onError() {},
+  onClose() {},
+};
+
+/** A Bun TCP socket behind the EngineSocket contract; it is also that socket's `data`. */
+class BunEngineSocket implements EngineSocket {
+  events: SocketEvents = NO_EVENTS;
+  readonly engine: BunEngine;
+  /** The Bun socket; null while a connect is in progress. */
+  socket: BunSocket | null;
+
+  /** The core asked for no reads (pause) and has not resumed yet. */
+  paused = false;
+  /** Bun is not polling this socket for reads. Stays true while `rest` is being passed on. */
+  bunPaused = false;
+
+  /** Held write: `held[heldOffset..heldEnd)` is still to be written; null when none. */
+  held: Buffer | null = null;
+  heldOffset = 0;
+  heldEnd = 0;
+
+  /** Held-back read: `rest[restOffset..)` of a chunk larger than readSize; null when none. */
+  rest: Buffer | null = null;
+  restOffset = 0;
+
+  /** `shutdown` was asked while a held write (or the connect) was still in progress. */
+  shutdownPending = false;
+  /** We sent FIN. */
+  finSent = false;
+  /** `onEnd` was delivered. */
+  readEnded = false;
+  /** The core closed or reset this socket. */
+  closing = false;
+  /** `onClose` is due (Bun closed the socket, or the core closed it before it opened). */
+  closeDue = false;
+  /** `onClose` was delivered; nothing more is. */
+  closeDelivered = false;
+  /** The peer's FIN is the reason for a clean close: report `onEnd` before `onClose`. */
+  endOnClose = false;
+  /** System code to report with `onError` before `onClose`; '' when the close was clean. */
+  errorCode = '';
+  errorMessage = '';
+  /** In the engine's microtask queue. */
+  queued = false;
+
+  constructor(engine: BunEngine, socket: BunSocket | null) {
+    this.engine = engine;
+    this.socket = socket;
+  }
+
+  get remoteAddress(): string {
+    return this.socket?.remoteAddress ?? '';
+  }
+  get remotePort(): number {
+    return this.socket?.remotePort ?? 0;
+  }
+  get localAddress(): string {
+    return this.socket?.localAddress ?? '';
+  }
+  get localPort(): number {
+    return this.socket?.localPort ?? 0;
+  }
+
+  tryWrite(data: Buffer, n: number): number {
+    const socket = this.socket;
+    if (socket === null || this.held !== null || this.closing) return 0;
+    const written = socket.write(data, 0, n);
+    // -1: Bun has closed the socket; its `close` (or `connectError`) reports why.
+    return Math.max(written, 0);
+  }
+
+  writeHeld(buf: Buffer, n: number): boolean {
+    const socket = this.socket;
+    let written = 0;
+    if (socket !== null && !this.closing) {
+      written = socket.write(buf, 0, n);
+      if (written === n) return true;
+      if (written < 0) written = 0;
+    }
+    // The rest goes out from `drain` (Bun emits one after open too, for a connect in progress).
+    this.held = buf;
+    this.heldOffset = written;
+    this.heldEnd = n;
+    return false;
+  }
+
+  pause(): void {
+    this.paused = true;
+    const socket = this.socket;
+    if (socket !== null && !this.bunPaused && !this.closeDue) {
+      socket.pause();
+      this.bunPaused = true;
+    }
+  }
+
+  resume(): void {
+    this.paused = false;
+    // A held-back read goes first, from the microtask; Bun reads again once it is passed on.
+    if (this.rest !== null) this.engine.defer(this);
+    else this.resumeReading();
+  }
+
+  shutdown(): void {
+    if (this.finSent || this.closing || this.closeDue) return;
+    const socket = this.socket;
+    if (socket === null || this.held !== null) {
+      this.shutdownPending = true;
+      return;
+    }
+    this.finSent = true;
+    socket.shutdown();
+  }
+
+  reset(): void {
+    if (this.closing || this.closeDelivered) return;
+    this.closing = true;
+    const socket = this.socket;
+    // `close` runs inside terminate(); the socket is already marked, so it only schedules onClose.
+    if (socket !== null) socket.terminate();
+    this.closeLater();
+  }
+
+  destroy(): void {
+    if (this.closing || this.closeDelivered) return;
+    this.closing = true;
+    const socket = this.socket;
+    if (socket !== null) socket.end();
+    this.closeLater();
+  }
+
+  // ─── Engine side ───
+
+  resumeReading(): void {
+    const socket = this.socket;
+    if (socket !== null && this.bunPaused && !this.paused && !this.closeDue) {
+      this.bunPaused = false;
+      socket.resume();
+    }
+  }
+
+  /** Passes `rest` on in readSize pieces until the core pauses or the chunk is done. */
+  deliverRest(): void {
+    const chunk = this.rest as Buffer;
+    const max = this.engine.readSize;
+    const length = chunk.length;
+    while (this.restOffset < length) {
+      if (this.paused) return; // the rest waits for resume()
+      if (this.closing || this.closeDue) break; // nowhere to go: dropped, like unread kernel bytes
+      const start = this.restOffset;
+      const end = Math.min(start + max, length);
+      this.restOffset = end;
+      this.events.onData(chunk.subarray(start, end), end - start);
+    }
+    this.rest = null;
+    this.restOffset = 0;
+    this.resumeReading();
+  }
+
+  /** Marks the socket closed (with `code` as the reason) and reports it from the microtask. */
+  fail(code: string, message: string): void {
+    if (this.closeDue || this.closeDelivered) return;
+    if (!this.closing) {
+      this.errorCode = code;
+      this.errorMessage = message;
+    }
+    this.closeLater();
+  }
+
+  closeLater(): void {
+    if (this.closeDelivered) return;
+    this.closeDue = true;
+    this.engine.defer(this);
+  }
+
+  /** onEnd (peer FIN) or onError, then onClose; once, last. */
+  deliverClose(): void {
+    if (this.closeDelivered) return;
+    this.closeDelivered = true;
+    // Whatever the socket still held is over: the core frees its buffer in onClose.
+    this.held = null;
+    this.rest = null;
+    const events = this.events;
+    this.events = NO_EVENTS;
+    if (this.errorCode !== '') events.onError(this.errorCode, this.errorMessage);
+    else if (this.endOnClose) events.onEnd();
+    events.onClose();
+  }
+}
+
+// ─── The one handlers object every Bun socket of this engine shares ───
+
+function socketOnOpen(socket: BunSocket): void {
+  const data = socket.data;
+  if (data instanceof BunEngineSocket) {
+    connectOpened(data, socket);
+    return;
+  }
+  // Accepted. The cap is checked before anything is allocated for the connection.
+  if (!data.handler.admit()) {
+    socket.end();
+    return;
+  }
+  // Not read until the core resumes it (once the backend is up): pause before any read.
+  socket.pause();
+  socket.setNoDelay(true);
+  const s = new BunEngineSocket(data.engine, socket);
+  s.paused = true;
+  s.bunPaused = true;
+  socket.data = s;
+  s.events = data.handler.accept(s);
+}
+
+function connectOpened(s: BunEngineSocket, socket: BunSocket): void {
+  if (s.closing) {
+    // The core gave up on this connect (timeout, client gone) and has had its onClose.
+    socket.end();
+    return;
+  }
+  s.socket = socket;
+  socket.setNoDelay(true);
+  if (s.paused) {
+    socket.pause();
+    s.bunPaused = true;
+  }
+  s.events.onOpen();
+  if (s.shutdownPending && s.held === null && !s.closing) {
+    s.shutdownPending = false;
+    s.shutdown();
+  }
+}
+
+function socketOnData(socket: BunSocket, chunk: Buffer): void {
+  // Only sockets past `open` read, and `open` made their data a BunEngineSocket.
+  const s = socket.data as BunEngineSocket;
+  const n = chunk.length;
+  if (n <= s.engine.readSize) {
+    s.events.onData(chunk, n);
+    return;
+  }
+  s.rest = chunk;
+  s.restOffset = 0;
+  s.deliverRest();
+}
+
+function socketOnDrain(socket: BunSocket): void {
+  const s = socket.data as BunEngineSocket;
+  const buf = s.held;
+  // Bun also calls drain after open and after resume, with nothing of ours waiting.
+  if (buf === null || s.closing) return;
+  const written = socket.write(buf, s.heldOffset, s.heldEnd - s.heldOffset);
+  if (written > 0) s.heldOffset += written;
+  // Short again: Bun calls drain once more when writable. -1: closed, `close` follows.
+  if (s.heldOffset < s.heldEnd) return;
+  s.held = null;
+  if (s.shutdownPending) {
+    s.shutdownPending = false;
+    s.shutdown();
+  }
+  s.events.onDrain();
+}
+
+function socketOnEnd(socket: BunSocket): void {
+  const s = socket.data as BunEngineSocket;
+  if (s.closeDue || s.closeDelivered) return;
+  s.readEnded = true;
+  s.events.onEnd();
+}
+
+function socketOnClose(socket: BunSocket, error?: BunSystemError): void {
+  const s = socket.data;
+  // A client turned away at the cap, or a connect the core had already given up on.
+  if (!(s instanceof BunEngineSocket) || s.closeDue || s.closeDelivered) return;
+  if (error) {
+    s.fail(error.code ?? 'EUNKNOWN', error.message);
+    return;
+  }
+  // uSockets closes a socket that gets FIN after sending its own, without calling `end`: that
+  // close is the peer's FIN, and the core must see it as one.
+  if (s.finSent && !s.readEnded && !s.closing) s.endOnClose = true;
+  s.closeLater();
+}
+
+function socketOnConnectError(socket: BunSocket, error: BunSystemError): void {
+  const s = socket.data as BunEngineSocket;
+  s.fail(error.code ?? 'ECONNREFUSED', error.message);
+}
+
+/**
+ * Bun calls this when one of the handlers above threw, i.e. a switchyard bug (the core's strict
+ * state checks throw too). The socket is torn down once, and the error is rethrown outside the
+ * handler so it is reported as uncaught, as it would be on Node.
+ */
+function socketOnHandlerError(socket: BunSocket, error: Error): void {
+  const s = socket.data;
+  if (s instanceof BunEngineSocket && !s.closing) {
+    s.closing = true;
+    socket.terminate();
+    s.closeLater();
+  }
+  queueMicrotask(() => {
+    throw error;
+  });
+}
+
+const HANDLERS: BunSocketHandler<SocketData> = {
+  open: socketOnOpen,
+  data: socketOnData,
+  drain: socketOnDrain,
+  end: socketOnEnd,
+  close: socketOnClose,
+  error: socketOnHandlerError,
+  connectError: socketOnConnectError,
+};
