@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { ProxyServer } from './core/proxy.ts';
 import { defaults } from './defaults.ts';
 import type { EngineName } from './engine/engine.ts';
+import { handOff } from './engine/handoff.ts';
 import { createEngine, runtimeEngineName } from './engine/select.ts';
 import { ErrorCode, SwitchyardError } from './errors.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from './log.ts';
@@ -21,6 +22,7 @@ Options:
   --idle-timeout DUR        close after no bytes either way; 0 = none       (default ${defaults.idleTimeoutMs / 3_600_000}h)
   --half-closed-timeout DUR close a half-closed pair after silence; 0 = none (default ${defaults.halfClosedTimeoutMs / 1000}s)
   --log-level LEVEL         ${LOG_LEVELS.join('|')}  (default ${defaults.logLevel})
+  --engine node|bun         socket engine; runs on its own runtime         (default ${runtimeEngineName()}: this runtime)
   -h, --help                print this help
   -v, --version             print the version
 
@@ -156,6 +158,8 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
     return 0;
   }
   const s = command.settings;
+  // Each engine runs on its own runtime: the other one takes over this command.
+  if (s.engine !== runtimeEngineName()) return handOff(s.engine, argv);
   const log = createLogger(s.logLevel);
   let proxy: ProxyServer;
   try {
