@@ -207,14 +207,16 @@ class NodeSocket implements EngineSocket {
    * Callbacks run in write order, so a counter is enough.
    */
   syncWrites = 0;
-  /** Bound once per socket, so a write allocates no closure. */
-  readonly afterWrite: (err?: Error | null) => void;
+  /**
+   * Callback of the socket.write() fallback, bound on first use and kept, so a write allocates no
+   * closure and a socket that only ever writes directly carries none.
+   */
+  afterWrite: ((err?: Error | null) => void) | null = null;
 
   constructor(socket: net.Socket, engine: NodeEngine) {
     this.socket = socket;
     this.readBuffer = engine.readBuffer;
     this.directWrites = engine.directWrites;
-    this.afterWrite = socketAfterWrite.bind(this);
     (socket as OwnedSocket)[kOwner] = this;
     // Handlers exist from the moment the socket does: nothing a peer does can throw.
     socket.on('error', socketOnError);
@@ -264,6 +266,7 @@ class NodeSocket implements EngineSocket {
       req.buffer = chunk;
       return false;
     }
+    this.afterWrite ??= socketAfterWrite.bind(this);
     socket.write(chunk, this.afterWrite);
     // Nothing left in the stream's queue: libuv wrote every byte inside the call.
     if (socket.writableLength === 0) {
