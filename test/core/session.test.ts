@@ -223,6 +223,38 @@ for (const engine of ENGINES) {
       assert.equal((await proxy.stats()).closed.client_reset, 1);
     });
 
+    test('connect timeout: a backend that never answers the SYN; the client is closed', async (t) => {
+      // A listener with a full accept queue (backlog 0, one connection parked) drops further SYNs,
+      // so the proxy's connect hangs until its own timeout. Node cannot make such a listener.
+      const holder = spawn(
+        'python3',
+        [
+          '-c',
+          'import socket,sys,time\ns=socket.socket();s.bind(("127.0.0.1",0));s.listen(0)\nprint(s.getsockname()[1],flush=True);sys.stdin.read()',
+        ],
+        { stdio: ['pipe', 'pipe', 'inherit'] },
+      );
+      t.after(() => holder.kill('SIGKILL'));
+      const [line] = await once(holder.stdout, 'data');
+      const port = Number(String(line).trim());
+      const filler = await connect(port);
+      t.after(() => filler.destroy());
+      const proxy = await startProxy(
+        t,
+        { backend: { host: '127.0.0.1', port }, connectTimeoutMs: 300 },
+        engine,
+      );
+      const client = await connect(proxy.port);
+      const started = Date.now();
+      await closedWithin(client, 2000);
+      assert.ok(Date.now() - started >= 250, 'not before the timeout');
+      await waitFor(
+        async () => (await proxy.stats()).closed.connect_timeout === 1,
+        1000,
+        'counted',
+      );
+    });
+
     test('idle timeout closes a silent pair; half-closed timeout closes a silent half', async (t) => {
       const backend = await startServer(t, (socket) => socket.resume());
       const proxy = await startProxy(
