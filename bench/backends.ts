@@ -1,0 +1,131 @@
+/**
+ * The servers behind the proxies, all on the load CPU: an nginx HTTP origin (separate from the
+ * nginx stream contender), redis-server, and an in-process sink that holds idle connections.
+ */
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { type Child, freePort, LOAD_CPU, spawnPinned, waitForPort } from './proc.ts';
+
+/** Body of GET /small: 12 bytes. */
+export const SMALL_BODY = 'hello, world';
+/** Size of the body of GET /bulk. */
+export const BULK_BYTES = 1024 * 1024;
+
+/** A backend server started by the harness. */
+export interface Backend {
+  port: number;
+  child: Child;
+}
+
+/** Connections any one server here must take: the idle scenario's plus headroom. */
+export const MAX_CONNECTIONS = 9000;
+
+/**
+ * nginx as the HTTP origin: GET /small answers 12 bytes, GET /bulk 1 MiB from a file (sendfile).
+ * Keep-alive is effectively unlimited so the keep-alive scenarios never reconnect.
+ */
+export async function startOrigin(nginx: string, dir: string): Promise<Backend> {
+  const port = await freePort();
+  const bulk = join(dir, 'bulk.bin');
+  writeFileSync(bulk, Buffer.alloc(BULK_BYTES, 'x'));
+  const conf = join(dir, 'origin.conf');
+  writeFileSync(
+    conf,
+    `${nginxPreamble(dir, 'origin')}
+http {
+  access_log off;
+  ${nginxTempPaths(dir)}
+  sendfile on;
+  tcp_nodelay on;
+  keepalive_timeout 3600s;
+  keepalive_requests 1000000000;
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location = /small { default_type text/plain; return 200 '${SMALL_BODY}'; }
+    location = /bulk { default_type application/octet-stream; alias ${bulk}; }
+  }
+}
+`,
+  );
+  const child = spawnPinned('nginx origin', LOAD_CPU, nginx, nginxArgs(dir, conf));
+  await waitForPort(port, child);
+  return { port, child };
+}
+
+/** The lines every nginx the harness runs shares: foreground, one worker, its own files. */
+export function nginxPreamble(dir: string, name: string, extra = ''): string {
+  // As root nginx would switch its worker to "nobody", which cannot read the harness's
+  // temporary directory.
+  const user = process.getuid?.() === 0 ? 'user root root;' : '';
+  return `${extra}
+daemon off;
+worker_processes 1;
+worker_rlimit_nofile ${2 * MAX_CONNECTIONS + 1000};
+${user}
+pid ${join(dir, `${name}.pid`)};
+error_log ${join(dir, `${name}-error.log`)} warn;
+events { worker_connections ${2 * MAX_CONNECTIONS + 500}; }`;
+}
+
+/** The command line that runs an nginx config in the foreground with its own prefix. */
+export function nginxArgs(dir: string, conf: string): string[] {
+  return ['-p', dir, '-c', conf, '-e', join(dir, 'startup-error.log')];
+}
+
+function nginxTempPaths(dir: string): string {
+  return ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
+    .map((k) => `${k}_temp_path ${join(dir, `${k}-temp`)};`)
+    .join('\n  ');
+}
+
+/** redis-server without persistence, so disk never enters the numbers. */
+export async function startRedis(redisServer: string, dir: string): Promise<Backend> {
+  const port = await freePort();
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  args.push('--protected-mode', 'no', '--dir', dir, '--maxclients', String(MAX_CONNECTIONS));
+  const child = spawnPinned('redis-server', LOAD_CPU, redisServer, args);
+  await waitForPort(port, child);
+  return { port, child };
+}
+
+/**
+ * A server that accepts connections and holds them, reading and dropping whatever arrives. It
+ * runs inside the harness (already on the load CPU): the idle scenario needs to know when every
+ * connection has reached it, and no off-the-shelf server says so.
+ */
+export interface Sink {
+  port: number;
+  /** Connections open right now. */
+  connections(): number;
+  /** Bytes received since start. */
+  bytes(): number;
+  close(): Promise<void>;
+}
+
+export async function startSink(): Promise<Sink> {
+  const sockets = new Set<net.Socket>();
+  let bytes = 0;
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.maxConnections = 2 * MAX_CONNECTIONS;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', 4096, resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    port,
+    connections: () => sockets.size,
+    bytes: () => bytes,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,223 @@
+/**
+ * The proxies compared, and how to start each one on the proxy CPU in front of a backend.
+ *
+ * Every proxy gets the same budget where it has a knob for it: one thread or process, room for
+ * MAX_CONNECTIONS clients, 16 KiB buffers (HAProxy's, nginx's and switchyard's default alike),
+ * and no per-connection logging.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MAX_CONNECTIONS, nginxArgs, nginxPreamble } from './backends.ts';
+import type { Tools } from './install.ts';
+import { type Child, freePort, PROXY_CPU, spawnPinned, stopChild, waitForPort } from './proc.ts';
+
+/** A proxy listening for the benchmark. */
+export interface Running {
+  /** Where clients connect. */
+  port: number;
+  /** The process to measure; null for "direct", which has no proxy. */
+  child: Child | null;
+}
+
+/** A contender of the benchmark. */
+export interface Contender {
+  /** Short id, used by --only and in the tables. */
+  name: string;
+  /** What it is, for the report. */
+  description: string;
+  /** Why it cannot run here, or null when it can. */
+  unavailable: string | null;
+  /** Starts it in front of 127.0.0.1:backendPort, with its files in `dir`. */
+  start(backendPort: number, dir: string): Promise<Running>;
+}
+
+/** The contender every ratio is taken against. */
+export const BASELINE = 'haproxy';
+/** The contender without a proxy: the ceiling of what the backend and the client can do. */
+export const DIRECT = 'direct';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SWITCHYARD = join(ROOT, 'bin', 'switchyard.js');
+const BUN = join(ROOT, 'node_modules', '.bin', 'bun');
+
+/** Every contender, in report order; those that cannot run here say why. */
+export function listContenders(tools: Tools): Contender[] {
+  const switchyard = probeSwitchyard();
+  const list: Contender[] = [
+    {
+      name: DIRECT,
+      description: 'no proxy: the client talks to the backend',
+      unavailable: null,
+      start: async (backendPort) => ({ port: backendPort, child: null }),
+    },
+    {
+      name: BASELINE,
+      description: 'HAProxy, TCP mode, one thread',
+      unavailable: tools.haproxy ? null : (tools.missing.haproxy ?? 'haproxy missing'),
+      start: (backendPort, dir) => startHaproxy(tools.haproxy ?? '', backendPort, dir),
+    },
+    {
+      name: 'nginx',
+      description: 'nginx stream module, one worker',
+      unavailable: !tools.nginx
+        ? (tools.missing.nginx ?? 'nginx missing')
+        : !tools.nginxStreamModule
+          ? (tools.missing.nginxStreamModule ?? 'stream module missing')
+          : null,
+      start: (backendPort, dir) =>
+        startNginxStream(tools.nginx ?? '', tools.nginxStreamModule ?? '', backendPort, dir),
+    },
+    {
+      name: 'node-tcp-proxy',
+      description: 'node-tcp-proxy (npm), on the same Node as switchyard',
+      unavailable: tools.nodeTcpProxy ? null : (tools.missing.nodeTcpProxy ?? 'missing'),
+      start: (backendPort) => startNodeTcpProxy(tools.nodeTcpProxy ?? '', backendPort),
+    },
+    {
+      name: 'switchyard-node',
+      description: 'switchyard, Node engine',
+      unavailable: switchyard.unavailable,
+      start: (backendPort) => startSwitchyard('switchyard-node', backendPort, []),
+    },
+  ];
+  // Later engines and modes join only once the CLI offers them, so this file needs no edit
+  // the day they land.
+  if (switchyard.help.includes('--engine') && switchyard.bunEngine) {
+    list.push({
+      name: 'switchyard-bun',
+      description: 'switchyard, Bun engine',
+      unavailable: switchyard.unavailable,
+      start: (backendPort) => startSwitchyard('switchyard-bun', backendPort, ['--engine', 'bun']),
+    });
+  }
+  if (switchyard.help.includes('--workers')) {
+    list.push({
+      name: 'switchyard-node-w2',
+      description: 'switchyard, Node engine, --workers 2 (both on the proxy CPU)',
+      unavailable: switchyard.unavailable,
+      start: (backendPort) =>
+        startSwitchyard('switchyard-node-w2', backendPort, ['--workers', '2']),
+    });
+  }
+  return list;
+}
+
+interface SwitchyardProbe {
+  unavailable: string | null;
+  help: string;
+  bunEngine: boolean;
+}
+
+function probeSwitchyard(): SwitchyardProbe {
+  if (!existsSync(join(ROOT, 'dist', 'cli.js'))) {
+    // The developer keeps dist/ current; building it once here makes a fresh clone work.
+    console.log('bench: dist/ missing, running npm run build');
+    const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
+    if (build.status !== 0) {
+      return { unavailable: 'npm run build failed', help: '', bunEngine: false };
+    }
+  }
+  const help = spawnSync(process.execPath, [SWITCHYARD, '--help'], { encoding: 'utf8' });
+  if (help.status !== 0) {
+    const why = `switchyard --help failed: ${(help.stderr ?? '').trim().slice(0, 200)}`;
+    return { unavailable: why, help: '', bunEngine: false };
+  }
+  const bun = spawnSync(process.execPath, [SWITCHYARD, '--engine', 'bun', '--help'], {
+    encoding: 'utf8',
+  });
+  return { unavailable: null, help: help.stdout, bunEngine: bun.status === 0 };
+}
+
+async function startHaproxy(haproxy: string, backendPort: number, dir: string): Promise<Running> {
+  const port = await freePort();
+  const cfg = join(dir, `haproxy-${port}.cfg`);
+  writeFileSync(
+    cfg,
+    `global
+  nbthread 1
+  maxconn ${MAX_CONNECTIONS}
+
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+
+frontend bench
+  bind 127.0.0.1:${port}
+  maxconn ${MAX_CONNECTIONS}
+  default_backend origin
+
+backend origin
+  server origin 127.0.0.1:${backendPort}
+`,
+  );
+  // -db: foreground, no daemon, so the harness owns the process and sees it exit.
+  return startChild('haproxy', port, haproxy, ['-db', '-f', cfg]);
+}
+
+async function startNginxStream(
+  nginx: string,
+  module: string,
+  backendPort: number,
+  dir: string,
+): Promise<Running> {
+  const port = await freePort();
+  const conf = join(dir, `nginx-stream-${port}.conf`);
+  writeFileSync(
+    conf,
+    `${nginxPreamble(dir, `nginx-stream-${port}`, `load_module ${module};`)}
+stream {
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    proxy_pass 127.0.0.1:${backendPort};
+    proxy_timeout 1h;
+  }
+}
+`,
+  );
+  return startChild('nginx', port, nginx, nginxArgs(dir, conf));
+}
+
+async function startNodeTcpProxy(cli: string, backendPort: number): Promise<Running> {
+  const port = await freePort();
+  // -h is its listen host, not help; -q keeps it from logging.
+  const args = [cli, '-p', String(port), '-h', '127.0.0.1', '-n', '127.0.0.1'];
+  args.push('-s', String(backendPort), '-q');
+  return startChild('node-tcp-proxy', port, process.execPath, args);
+}
+
+async function startSwitchyard(
+  name: string,
+  backendPort: number,
+  extra: string[],
+): Promise<Running> {
+  const port = await freePort();
+  const args = ['--listen', `127.0.0.1:${port}`, '--backend', `127.0.0.1:${backendPort}`];
+  args.push('--log-level', 'warn', '--max-connections', String(MAX_CONNECTIONS), ...extra);
+  try {
+    return await startChild(name, port, process.execPath, [SWITCHYARD, ...args]);
+  } catch (err) {
+    // The Bun engine may need the CLI itself to run under Bun; try that before giving up.
+    if (!extra.includes('bun') || !existsSync(BUN)) throw err;
+    return startChild(name, port, BUN, [SWITCHYARD, ...args]);
+  }
+}
+
+async function startChild(
+  name: string,
+  port: number,
+  command: string,
+  args: string[],
+): Promise<Running> {
+  const child = spawnPinned(name, PROXY_CPU, command, args);
+  try {
+    await waitForPort(port, child);
+  } catch (err) {
+    await stopChild(child);
+    throw err;
+  }
+  return { port, child };
+}

@@ -1,0 +1,345 @@
+/**
+ * `npm run bench`: installs what is missing, starts the backends, runs every scenario over every
+ * contender, and writes the report. See bench/README.md.
+ *
+ * Exit status: 0 when the report was written, even if some contenders or tools were n/a (the
+ * report says why); 1 when the harness itself failed; 2 for a bad argument.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { type Backend, startOrigin, startRedis, startSink } from './backends.ts';
+import { BASELINE, type Contender, DIRECT, listContenders } from './contenders.ts';
+import { measureIdle } from './idle.ts';
+import { ensureTools, type Tools } from './install.ts';
+import { cpuSlug, describeMachine } from './machine.ts';
+import { cpuBusySeconds } from './measure.ts';
+import { installCleanup, LOAD_CPU, PROXY_CPU, pinSelf, sleep, stopAll, stopChild } from './proc.ts';
+import { chartOf, markdownOf, type Results } from './report.ts';
+import { type ContenderRuns, runScenario, type Started } from './rounds.ts';
+import { type BackendKind, SCENARIOS, type Scenario } from './scenarios.ts';
+import {
+  type IdleRuns,
+  type ScenarioSummary,
+  summarizeIdle,
+  summarizeScenario,
+} from './summary.ts';
+
+const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
+
+interface Options {
+  quick: boolean;
+  only: string[] | null;
+  scenarios: string[];
+  rounds: number;
+  seconds: number;
+  warmupSeconds: number;
+  idleRounds: number;
+  idleConnections: number;
+  idleSeconds: number;
+  /** Whether this is the default, complete run whose results are the ones to commit. */
+  complete: boolean;
+}
+
+const ALL_SCENARIOS = [...SCENARIOS.map((s) => s.id), 'idle'];
+
+const USAGE = `Usage: npm run bench -- [--quick] [--only NAME,...] [--scenarios ID,...] [--rounds N]
+
+  --quick          smoke check, under 3 minutes: 1 round of 2 s, 1,000 idle connections
+  --only NAMES     contenders to run (HAProxy, the baseline, always runs)
+  --scenarios IDS  any of ${ALL_SCENARIOS.join(', ')} (default: all)
+  --rounds N       rounds per scenario (default 5, quick 1)
+  --seconds S      length of one measured run (default 5, quick 2)`;
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      scenarios: { type: 'string' },
+      rounds: { type: 'string' },
+      seconds: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const quick = values.quick === true;
+  const list = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()) : null);
+  const scenarios = list(values.scenarios) ?? ALL_SCENARIOS;
+  const unknown = scenarios.filter((s) => !ALL_SCENARIOS.includes(s));
+  if (unknown.length) throw new Error(`--scenarios: unknown ${unknown.join(', ')}`);
+  const positive = (v: string | undefined, name: string, fallback: number) => {
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0 || n > 600) throw new Error(`--${name}: expected 1..600`);
+    return n;
+  };
+  const rounds = Math.round(positive(values.rounds, 'rounds', quick ? 1 : 5));
+  return {
+    quick,
+    only: list(values.only),
+    scenarios,
+    rounds,
+    seconds: positive(values.seconds, 'seconds', quick ? 2 : 5),
+    warmupSeconds: quick ? 1 : 2,
+    // Idle rounds restart every proxy and hold the connections for the idle window: costly.
+    idleRounds: quick ? 1 : Math.min(rounds, 3),
+    idleConnections: quick ? 1000 : 4000,
+    idleSeconds: quick ? 2 : 10,
+    complete: !quick && !values.only && !values.scenarios && !values.seconds && rounds >= 3,
+  };
+}
+
+const t0 = performance.now();
+function log(line: string) {
+  const s = ((performance.now() - t0) / 1000).toFixed(0).padStart(4);
+  console.log(`[${s}s] ${line}`);
+}
+
+async function main(): Promise<number> {
+  let o: Options;
+  try {
+    o = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    console.error(`bench: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  installCleanup();
+  if (!pinSelf()) log('warning: could not pin the harness to CPU 0 (taskset missing?)');
+  const tools = ensureTools();
+  const machine = describeMachine(tools);
+  // Nothing of the benchmark runs yet: whatever keeps the CPUs busy now is a neighbour, and the
+  // report should say so.
+  const background = await backgroundLoad();
+  log(
+    `background load: CPU 0 ${background.cpu0.toFixed(1)} %, CPU 1 ${background.cpu1.toFixed(1)} %`,
+  );
+  const all = listContenders(tools);
+  const unknown = (o.only ?? []).filter((n) => !all.some((c) => c.name === n));
+  if (unknown.length) {
+    console.error(`bench: --only: unknown ${unknown.join(', ')}; known: ${all.map((c) => c.name)}`);
+    return 2;
+  }
+  // The baseline always runs: without it there is no ratio.
+  const contenders = all.filter((c) => !o.only || o.only.includes(c.name) || c.name === BASELINE);
+  log(`contenders: ${contenders.map((c) => c.name + (c.unavailable ? ' (n/a)' : '')).join(', ')}`);
+  mkdirSync(join(RESULTS, 'tmp'), { recursive: true });
+  const dir = mkdtempSync(join(RESULTS, 'tmp', 'run-'));
+
+  const summaries: ScenarioSummary[] = [];
+  for (const kind of ['origin', 'redis'] as const) {
+    const scenarios = SCENARIOS.filter((s) => s.backend === kind && o.scenarios.includes(s.id));
+    if (scenarios.length === 0) continue;
+    const runs = await runGroup(kind, scenarios, contenders, tools, dir, o);
+    for (const s of scenarios) summaries.push(summarizeScenario(s, runs.get(s.id) ?? []));
+  }
+
+  let idle: IdleRuns[] | null = null;
+  let idleFailure: string | null = null;
+  if (o.scenarios.includes('idle')) {
+    const limit = openFileLimit();
+    if (limit < 2 * o.idleConnections + 200) {
+      idleFailure = `open-file limit ${limit} is too low for ${o.idleConnections} connections (ulimit -n)`;
+      log(`idle: ${idleFailure}`);
+    } else {
+      idle = await runIdle(contenders, o);
+    }
+  }
+
+  const results: Results = {
+    info: {
+      date: new Date().toISOString().slice(0, 10),
+      command: commandLine(),
+      quick: o.quick,
+      rounds: o.rounds,
+      seconds: o.seconds,
+      warmupSeconds: o.warmupSeconds,
+      idleRounds: o.idleRounds,
+      idleConnections: o.idleConnections,
+      idleSeconds: o.idleSeconds,
+      elapsedSeconds: (performance.now() - t0) / 1000,
+      machine,
+      background,
+      contenders,
+    },
+    scenarios: summaries,
+    idle: idle ? summarizeIdle(idle) : null,
+    idleFailure,
+  };
+  writeResults(results, o);
+  return 0;
+}
+
+/** Starts one backend and every contender in front of it, and runs its scenarios. */
+async function runGroup(
+  kind: BackendKind,
+  scenarios: Scenario[],
+  contenders: Contender[],
+  tools: Tools,
+  dir: string,
+  o: Options,
+): Promise<Map<string, ContenderRuns[]>> {
+  const out = new Map<string, ContenderRuns[]>();
+  const naAll = (why: string) => {
+    log(`${kind}: ${why}`);
+    for (const s of scenarios) {
+      out.set(
+        s.id,
+        contenders.map((c) => ({ name: c.name, samples: [], failure: why })),
+      );
+    }
+    return out;
+  };
+  let backend: Backend;
+  try {
+    if (kind === 'origin') {
+      if (!tools.nginx) return naAll(`no nginx origin: ${tools.missing.nginx}`);
+      backend = await startOrigin(tools.nginx, dir);
+    } else {
+      if (!tools.redisServer) return naAll(`no redis-server: ${tools.missing.redisServer}`);
+      backend = await startRedis(tools.redisServer, dir);
+    }
+  } catch (err) {
+    return naAll(`backend failed to start: ${(err as Error).message}`);
+  }
+  log(`${kind} backend on 127.0.0.1:${backend.port}`);
+  const started: Started[] = [];
+  try {
+    for (const c of contenders) {
+      if (c.unavailable) {
+        started.push({ contender: c, running: null, failure: c.unavailable });
+        continue;
+      }
+      try {
+        const running = await c.start(backend.port, dir);
+        started.push({ contender: c, running, failure: null });
+        log(
+          `started ${c.name} on 127.0.0.1:${running.port}${running.child ? ` (pid ${running.child.pid})` : ''}`,
+        );
+      } catch (err) {
+        started.push({
+          contender: c,
+          running: null,
+          failure: `failed to start: ${(err as Error).message}`,
+        });
+        log(`${c.name} failed to start: ${(err as Error).message}`);
+      }
+    }
+    for (const s of scenarios) {
+      const tool = tools[s.tool];
+      if (!tool) {
+        const why = `${s.tool} missing: ${tools.missing[s.tool]}`;
+        out.set(
+          s.id,
+          started.map((x) => ({ name: x.contender.name, samples: [], failure: why })),
+        );
+        continue;
+      }
+      log(`scenario ${s.id}: ${s.how}`);
+      out.set(s.id, await runScenario(s, started, { ...o, retryNoisy: !o.quick, tools, log }));
+    }
+  } finally {
+    for (const s of started) if (s.running?.child) await stopChild(s.running.child);
+    await stopChild(backend.child);
+  }
+  return out;
+}
+
+/** The idle scenario: each round starts every proxy afresh in front of one sink. */
+async function runIdle(contenders: Contender[], o: Options): Promise<IdleRuns[]> {
+  const proxies = contenders.filter((c) => c.name !== DIRECT);
+  const runs = proxies.map(
+    (c): IdleRuns => ({ name: c.name, samples: [], failure: c.unavailable }),
+  );
+  const sink = await startSink();
+  log(`scenario idle: ${o.idleConnections} connections, ${o.idleSeconds} s idle`);
+  try {
+    for (let round = 0; round < o.idleRounds; round++) {
+      const k = round % proxies.length;
+      for (const c of [...proxies.slice(k), ...proxies.slice(0, k)]) {
+        const r = runs.find((x) => x.name === c.name) as IdleRuns;
+        if (r.failure) continue;
+        let running: Awaited<ReturnType<Contender['start']>> | null = null;
+        try {
+          running = await c.start(sink.port, mkdtempSync(join(RESULTS, 'tmp', 'idle-')));
+          const sample = await measureIdle(running, sink, {
+            connections: o.idleConnections,
+            idleSeconds: o.idleSeconds,
+          });
+          r.samples.push({ ...sample, round });
+          log(
+            `  round ${round + 1}/${o.idleRounds} ${c.name}: ` +
+              `${(sample.rssPerConnectionBytes / 1024).toFixed(2)} KiB/connection, ` +
+              `idle CPU ${sample.idleCpuPercent.toFixed(3)} %`,
+          );
+        } catch (err) {
+          r.failure = (err as Error).message;
+          log(`  round ${round + 1}/${o.idleRounds} ${c.name}: FAILED ${r.failure}`);
+        } finally {
+          if (running?.child) await stopChild(running.child);
+        }
+      }
+    }
+  } finally {
+    await sink.close();
+  }
+  return runs;
+}
+
+function writeResults(r: Results, o: Options) {
+  const svg = chartOf(r);
+  const write = (base: string) => {
+    writeFileSync(`${base}.svg`, svg);
+    const name = base.slice(base.lastIndexOf('/') + 1);
+    writeFileSync(`${base}.md`, markdownOf(r, `${name}.svg`));
+    log(`wrote ${base}.md and .svg`);
+  };
+  if (o.complete) {
+    write(join(RESULTS, 'latest'));
+    write(join(RESULTS, `${r.info.date}-${cpuSlug(r.info.machine.cpuModel)}`));
+  } else {
+    // Quick and partial runs are smoke checks: they must not replace the committed results.
+    write(join(RESULTS, 'tmp', o.quick ? 'quick' : 'partial'));
+  }
+  console.log(`\n${markdownOf(r, 'chart.svg').split('\n## ')[1] ?? ''}`);
+}
+
+/** Busy percentage of CPU 0 and CPU 1 over two seconds. */
+async function backgroundLoad(): Promise<{ cpu0: number; cpu1: number }> {
+  const before = [cpuBusySeconds(LOAD_CPU), cpuBusySeconds(PROXY_CPU)];
+  const started = performance.now();
+  await sleep(2000);
+  const wall = (performance.now() - started) / 1000;
+  return {
+    cpu0: ((cpuBusySeconds(LOAD_CPU) - (before[0] ?? 0)) / wall) * 100,
+    cpu1: ((cpuBusySeconds(PROXY_CPU) - (before[1] ?? 0)) / wall) * 100,
+  };
+}
+
+function commandLine(): string {
+  const args = process.argv.slice(2);
+  return args.length ? `npm run bench -- ${args.join(' ')}` : 'npm run bench';
+}
+
+function openFileLimit(): number {
+  const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  return m?.[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(m?.[1] ?? 1024);
+}
+
+main().then(
+  async (code) => {
+    await stopAll();
+    process.exit(code);
+  },
+  async (err) => {
+    console.error(`bench: harness failure: ${(err as Error)?.stack ?? err}`);
+    await stopAll();
+    process.exit(1);
+  },
+);
