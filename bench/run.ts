@@ -5,7 +5,7 @@
  * Exit status: 0 when the report was written, even if some contenders or tools were n/a (the
  * report says why); 1 when the harness itself failed; 2 for a bad argument.
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -129,8 +129,13 @@ async function main(): Promise<number> {
   // The baseline always runs: without it there is no ratio.
   const contenders = all.filter((c) => !o.only || o.only.includes(c.name) || c.name === BASELINE);
   log(`contenders: ${contenders.map((c) => c.name + (c.unavailable ? ' (n/a)' : '')).join(', ')}`);
-  mkdirSync(join(RESULTS, 'tmp'), { recursive: true });
-  const dir = mkdtempSync(join(RESULTS, 'tmp', 'run-'));
+  const tmp = join(RESULTS, 'tmp');
+  mkdirSync(tmp, { recursive: true });
+  // Configs and logs of earlier runs; this run's stay until the next one, for a post-mortem.
+  for (const old of readdirSync(tmp)) {
+    if (old.startsWith('run-')) rmSync(join(tmp, old), { recursive: true, force: true });
+  }
+  const dir = mkdtempSync(join(tmp, 'run-'));
 
   const summaries: ScenarioSummary[] = [];
   for (const kind of ['origin', 'redis'] as const) {
@@ -148,7 +153,7 @@ async function main(): Promise<number> {
       idleFailure = `open-file limit ${limit} is too low for ${o.idleConnections} connections (ulimit -n)`;
       log(`idle: ${idleFailure}`);
     } else {
-      idle = await runIdle(contenders, o);
+      idle = await runIdle(contenders, o, dir);
     }
   }
 
@@ -252,7 +257,7 @@ async function runGroup(
 }
 
 /** The idle scenario: each round starts every proxy afresh in front of one sink. */
-async function runIdle(contenders: Contender[], o: Options): Promise<IdleRuns[]> {
+async function runIdle(contenders: Contender[], o: Options, dir: string): Promise<IdleRuns[]> {
   const proxies = contenders.filter((c) => c.name !== DIRECT);
   const runs = proxies.map(
     (c): IdleRuns => ({ name: c.name, samples: [], failure: c.unavailable }),
@@ -267,7 +272,7 @@ async function runIdle(contenders: Contender[], o: Options): Promise<IdleRuns[]>
         if (r.failure) continue;
         let running: Awaited<ReturnType<Contender['start']>> | null = null;
         try {
-          running = await c.start(sink.port, mkdtempSync(join(RESULTS, 'tmp', 'idle-')));
+          running = await c.start(sink.port, dir);
           const sample = await measureIdle(running, sink, {
             connections: o.idleConnections,
             idleSeconds: o.idleSeconds,
