@@ -269,7 +269,7 @@ class BunEngineSocket implements EngineSocket {
     this.closing = true;
     const socket = this.socket;
     // `close` runs inside terminate(); the socket is already marked, so it only schedules onClose.
-    if (socket !== null) socket.terminate();
+    if (socket !== null && !this.closeDue) socket.terminate();
     this.closeLater();
   }
 
@@ -277,7 +277,7 @@ class BunEngineSocket implements EngineSocket {
     if (this.closing || this.closeDelivered) return;
     this.closing = true;
     const socket = this.socket;
-    if (socket !== null) socket.end();
+    if (socket !== null && !this.closeDue) socket.end();
     this.closeLater();
   }
 
@@ -440,8 +440,9 @@ function socketOnConnectError(socket: BunSocket, error: BunSystemError): void {
 
 /**
  * Bun calls this when one of the handlers above threw, i.e. a switchyard bug (the core's strict
- * state checks throw too). The socket is torn down once, and the error is rethrown outside the
- * handler so it is reported as uncaught, as it would be on Node.
+ * state checks throw too). Bun would leave the socket open: it is torn down here, once, and the
+ * error is rethrown outside the handler so it surfaces as an uncaught exception (Bun prints it)
+ * instead of being swallowed.
  */
 function socketOnHandlerError(socket: BunSocket, error: Error): void {
   const s = socket.data;
