@@ -129,6 +129,25 @@ export function treeRssBytes(root: number): number {
   return kib * 1024;
 }
 
+/** CPU seconds (own user + system) of every process now running, by pid, with its name. */
+export function cpuByProcess(): Map<number, { name: string; seconds: number }> {
+  const out = new Map<number, { name: string; seconds: number }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    const seconds = (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / CLK_TCK;
+    out.set(Number(entry), { name, seconds });
+  }
+  return out;
+}
+
 /** Seconds CPU number `cpu` has spent busy (anything but idle and iowait) since boot. */
 export function cpuBusySeconds(cpu: number): number {
   const line = new RegExp(`^cpu${cpu} (.*)$`, 'm').exec(readFileSync('/proc/stat', 'utf8'))?.[1];

@@ -7,6 +7,13 @@ import { BASELINE, type Contender, DIRECT } from './contenders.ts';
 import type { Machine } from './machine.ts';
 import type { IdleRow, LoadRow, ScenarioSummary } from './summary.ts';
 
+/** Busy percentage of each CPU, and the busiest processes, before the benchmark started. */
+export interface Background {
+  cpu0: number;
+  cpu1: number;
+  busiest: string[];
+}
+
 /** How the run was made. */
 export interface RunInfo {
   date: string;
@@ -20,8 +27,8 @@ export interface RunInfo {
   idleSeconds: number;
   elapsedSeconds: number;
   machine: Machine;
-  /** Busy percentage of each CPU before the benchmark started anything: its neighbours. */
-  background: { cpu0: number; cpu1: number };
+  /** What kept the CPUs busy before the benchmark started anything: its neighbours. */
+  background: Background;
   contenders: Contender[];
 }
 
@@ -67,6 +74,7 @@ export function markdownOf(r: Results, chartFile: string): string {
   out.push(
     `${noisy ? '**Noisy machine:** before' : 'Before'} the run, other processes kept CPU 0 ` +
       `${bg.cpu0.toFixed(1)} % and CPU 1 ${bg.cpu1.toFixed(1)} % busy` +
+      (bg.busiest.length ? ` (${bg.busiest.join(', ')})` : '') +
       `${noisy ? '; the "other on CPU 1" columns below show how much of it overlapped each run' : ''}.`,
     '',
   );

@@ -14,9 +14,9 @@ import { BASELINE, type Contender, DIRECT, listContenders } from './contenders.t
 import { measureIdle } from './idle.ts';
 import { ensureTools, type Tools } from './install.ts';
 import { cpuSlug, describeMachine } from './machine.ts';
-import { cpuBusySeconds } from './measure.ts';
+import { cpuBusySeconds, cpuByProcess } from './measure.ts';
 import { installCleanup, LOAD_CPU, PROXY_CPU, pinSelf, sleep, stopAll, stopChild } from './proc.ts';
-import { chartOf, markdownOf, type Results } from './report.ts';
+import { type Background, chartOf, markdownOf, type Results } from './report.ts';
 import { type ContenderRuns, runScenario, type Started } from './rounds.ts';
 import { type BackendKind, SCENARIOS, type Scenario } from './scenarios.ts';
 import {
@@ -118,7 +118,8 @@ async function main(): Promise<number> {
   // report should say so.
   const background = await backgroundLoad();
   log(
-    `background load: CPU 0 ${background.cpu0.toFixed(1)} %, CPU 1 ${background.cpu1.toFixed(1)} %`,
+    `background load: CPU 0 ${background.cpu0.toFixed(1)} %, CPU 1 ${background.cpu1.toFixed(1)} %` +
+      (background.busiest.length ? `, from ${background.busiest.join(', ')}` : ''),
   );
   const all = listContenders(tools);
   const unknown = (o.only ?? []).filter((n) => !all.some((c) => c.name === n));
@@ -315,15 +316,26 @@ function writeResults(r: Results, o: Options) {
   console.log(`\n${markdownOf(r, 'chart.svg').split('\n## ')[1] ?? ''}`);
 }
 
-/** Busy percentage of CPU 0 and CPU 1 over two seconds. */
-async function backgroundLoad(): Promise<{ cpu0: number; cpu1: number }> {
+/**
+ * Busy percentage of CPU 0 and CPU 1 over two seconds, and the processes that kept them busy
+ * (any using more than 5 % of a CPU).
+ */
+async function backgroundLoad(): Promise<Background> {
   const before = [cpuBusySeconds(LOAD_CPU), cpuBusySeconds(PROXY_CPU)];
+  const procsBefore = cpuByProcess();
   const started = performance.now();
   await sleep(2000);
   const wall = (performance.now() - started) / 1000;
+  const busiest: string[] = [];
+  for (const [pid, p] of cpuByProcess()) {
+    const share = ((p.seconds - (procsBefore.get(pid)?.seconds ?? p.seconds)) / wall) * 100;
+    if (share > 5 && pid !== process.pid)
+      busiest.push(`${p.name} (pid ${pid}) ${share.toFixed(0)} %`);
+  }
   return {
     cpu0: ((cpuBusySeconds(LOAD_CPU) - (before[0] ?? 0)) / wall) * 100,
     cpu1: ((cpuBusySeconds(PROXY_CPU) - (before[1] ?? 0)) / wall) * 100,
+    busiest,
   };
 }
 
