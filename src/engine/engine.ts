@@ -108,6 +108,4 @@ export type EngineName = 'node' | 'bun';
 export interface EngineOptions {
   /** Size of the read buffer: the largest chunk one read delivers. */
   readSize: number;
-  /** Node only: write straight to the libuv handle when Node allows it (default true). */
-  directWrites?: boolean;
 }

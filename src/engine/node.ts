@@ -1,3 +1,4 @@
+import { lookup } from 'node:dns';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { ErrorCode, SwitchyardError } from '../errors.ts';
@@ -13,31 +14,37 @@ import type {
 } from './engine.ts';
 
 /**
- * The Node.js engine: `node:net` sockets in `onread` mode.
+ * The Node.js engine: libuv TCP handles driven directly, one small object per socket.
  *
- * Reads: every socket reads into ONE buffer per process (`readBuffer`), handed to libuv through
- * the `onread` option. The event loop is single-threaded and the core consumes each chunk before
- * the callback returns, so one buffer serves every connection and no Buffer is allocated per read.
+ * Why not `net.Socket`: a proxy needs none of its stream machinery, and paid for it on every
+ * connection and every chunk. Measured on this machine against HAProxy in the same run
+ * (`npm run bench`), `net.Socket` per connection cost about 50 µs of user CPU per churned
+ * connection and 6.8 KB of RSS per idle pair, and its Writable queue a callback and a nextTick
+ * per write. The handles here are the ones `net.Socket` itself wraps (`tcp_wrap`, `stream_wrap`),
+ * reached through `process.binding`, which Node keeps on an allow-list for such users. Where they
+ * are missing the engine refuses to start (SWITCHYARD_ERR_ENGINE_UNAVAILABLE) rather than guess.
+ * `net.Server` is still used to bind the listener (address parsing, IPv6, SO_REUSEPORT, errors).
  *
- * Writes: Node has no partial "try write": `socket.write()` either finishes inside the call or
- * keeps a pointer to the caller's memory until it completes. Writing straight from the shared
- * read buffer would let the next read overwrite bytes still queued, so `tryWrite` returns 0 and
- * the core copies the chunk into a pool buffer for `writeHeld` (one memcpy of a cache-warm
- * buffer; the pool buffer goes back at once when the write finished inside the call).
- * Node itself allocates per write: a WriteWrap, and for a short chunk the core's `subarray` view
- * (the `write` API takes no offset/length). Both are small young-generation objects; neither
- * allocates backing memory.
+ * Reads: every socket reads into ONE buffer per process (`readBuffer`, set with `useUserBuffer`).
+ * The loop is single-threaded and the core consumes each chunk before the callback returns, so
+ * one buffer serves every connection and no Buffer is allocated per read.
+ *
+ * Writes: libuv either writes a buffer inside the call or keeps a pointer to it until the write
+ * completes; it has no partial "try write" that leaves the rest to the caller. Writing straight
+ * from the shared read buffer would let the next read overwrite bytes still queued, so `tryWrite`
+ * returns 0 and the core copies the chunk into a pool buffer for `writeHeld` (one memcpy of a
+ * cache-warm buffer; the pool buffer goes back at once when the write finished inside the call).
+ * A short chunk needs a `subarray` view (the binding takes no offset/length): a small
+ * young-generation object, no backing memory. A write request object is allocated only when a
+ * write goes asynchronous.
  */
 export class NodeEngine implements Engine {
   readonly name = 'node' as const;
   /** The one read buffer every socket of this engine reads into. */
   readonly readBuffer: Buffer;
-  /** Whether sockets write straight to the libuv handle (see `streamWrap`). */
-  readonly directWrites: boolean;
 
   constructor(options: EngineOptions) {
     this.readBuffer = Buffer.allocUnsafeSlow(options.readSize);
-    this.directWrites = streamWrap !== null && options.directWrites !== false;
   }
 
   async listen(options: ListenOptions, handler: AcceptHandler): Promise<EngineListener> {
@@ -65,14 +72,13 @@ export class NodeEngine implements Engine {
     });
     // Errors after a successful bind are accept errors, reported through the handler below.
     server.on('error', () => {});
-    // net.Server would wrap each client in a net.Socket without `onread`, which then reads into
-    // a new Buffer per chunk, and it has no option to change that. So switchyard takes over the
-    // listening handle's accept callback and builds the client socket itself, in onread mode.
-    const handle = (server as unknown as { _handle: ServerHandle | null })._handle;
-    if (!handle) throw new SwitchyardError(ErrorCode.LISTEN_FAILED, 'listener has no handle');
+    // Take over the listening handle's accept callback: each client arrives as a bare TCP handle.
+    const listening = (server as unknown as { _handle: ServerHandle | null })._handle;
+    if (!listening) throw new SwitchyardError(ErrorCode.LISTEN_FAILED, 'listener has no handle');
     const engine = this;
-    handle.onconnection = function onConnection(status: number, client?: ClientHandle) {
+    listening.onconnection = function onConnection(status: number, client?: TcpHandle) {
       if (status < 0 || !client) {
+        // libuv already handles EMFILE by accepting and closing (its reserve-descriptor trick).
         handler.acceptError(status < 0 ? getSystemErrorName(status) : 'EUNKNOWN');
         return;
       }
@@ -81,16 +87,8 @@ export class NodeEngine implements Engine {
         return;
       }
       client.setNoDelay(true);
-      const socket = new net.Socket({
-        handle: client,
-        allowHalfOpen: true,
-        pauseOnCreate: true,
-        readable: true,
-        writable: true,
-        onread: { buffer: engine.readBuffer, callback: socketOnRead },
-      } as unknown as net.SocketConstructorOpts);
-      const wrapped = new NodeSocket(socket, engine);
-      wrapped.events = handler.accept(wrapped);
+      const socket = new NodeSocket(client, engine.readBuffer);
+      socket.events = handler.accept(socket);
     };
     const address = server.address() as net.AddressInfo;
     return {
@@ -101,90 +99,119 @@ export class NodeEngine implements Engine {
   }
 
   connect(options: ConnectOptions): EngineSocket {
-    const socket = new net.Socket({
-      allowHalfOpen: true,
-      onread: { buffer: this.readBuffer, callback: socketOnRead },
-    });
-    const wrapped = new NodeSocket(socket, this);
-    wrapped.events = options.events;
-    socket.setNoDelay(true);
-    socket.connect(options.port, options.host);
-    return wrapped;
+    const handle = new binding.TCP(binding.SOCKET);
+    handle.setNoDelay(true); // libuv applies it when the socket is created
+    const socket = new NodeSocket(handle, this.readBuffer);
+    socket.events = options.events;
+    socket.connecting = true;
+    const family = net.isIP(options.host);
+    if (family !== 0) {
+      startConnect(socket, options.host, options.port, family);
+    } else {
+      lookup(options.host, (err, address, resolvedFamily) => {
+        if (socket.closing) return;
+        if (err) socket.fail((err as NodeJS.ErrnoException).code ?? 'ENOTFOUND', err.message);
+        else startConnect(socket, address, options.port, resolvedFamily);
+      });
+    }
+    return socket;
   }
 }
 
-/** The listening TCP handle's accept callback slot (libuv → JS). */
+// ─── The bindings ───
+
+/** A libuv TCP handle as `tcp_wrap` exposes it (the subset switchyard uses). */
+interface TcpHandle {
+  [kOwner]?: NodeSocket;
+  onread: (this: TcpHandle) => undefined;
+  readStart(): number;
+  readStop(): number;
+  useUserBuffer(buf: Buffer): void;
+  writeBuffer(req: WriteReq, data: Buffer): number;
+  shutdown(req: ShutdownReq): number;
+  connect(req: ConnectReq, address: string, port: number): number;
+  connect6(req: ConnectReq, address: string, port: number): number;
+  close(callback?: (this: TcpHandle) => void): void;
+  /** Closes with RST (SO_LINGER 0); returns an error when that is not possible. */
+  reset(callback?: (this: TcpHandle) => void): number;
+  setNoDelay(on: boolean): number;
+  getpeername(out: { address?: string; port?: number }): number;
+  getsockname(out: { address?: string; port?: number }): number;
+}
+
 interface ServerHandle {
-  onconnection: (status: number, client?: ClientHandle) => void;
+  onconnection: (status: number, client?: TcpHandle) => void;
 }
 
-interface ClientHandle {
-  close(): void;
-  setNoDelay(on: boolean): void;
-}
-
-const kOwner = Symbol('switchyard.owner');
-
-/**
- * Direct writes to the libuv handle, skipping net.Socket's Writable machinery (queueing, a
- * callback and a nextTick per write). Measured on this machine at 50 keep-alive connections of
- * small requests, it cuts the proxy's user CPU per request by about a third (see the note in
- * issue 4 / bench). It uses `process.binding('stream_wrap')`, which Node keeps on its allow-list
- * for exactly this kind of user; where it is missing, writes go through `socket.write()`.
- */
 interface WriteReq {
   oncomplete: ((this: WriteReq, status: number) => void) | null;
   owner: NodeSocket | null;
   buffer: Buffer | null;
 }
-interface StreamWrapBinding {
+
+interface ShutdownReq {
+  oncomplete: ((this: ShutdownReq, status: number) => void) | null;
+  owner: NodeSocket | null;
+}
+
+interface ConnectReq {
+  oncomplete: ((this: ConnectReq, status: number) => void) | null;
+  owner: NodeSocket | null;
+  address: string;
+  port: number;
+}
+
+interface Bindings {
+  TCP: new (type: number) => TcpHandle;
+  SOCKET: number;
+  TCPConnectWrap: new () => ConnectReq;
   WriteWrap: new () => WriteReq;
+  ShutdownWrap: new () => ShutdownReq;
   streamBaseState: Int32Array;
+  kReadBytesOrError: number;
   kLastWriteWasAsync: number;
 }
-interface StreamHandle {
-  writeBuffer(req: WriteReq, data: Buffer): number;
-}
 
-const streamWrap: StreamWrapBinding | null = (() => {
+const binding: Bindings = loadBindings();
+
+function loadBindings(): Bindings {
   try {
-    const b = (process as unknown as { binding(name: string): StreamWrapBinding }).binding(
-      'stream_wrap',
+    const load = (process as unknown as { binding(name: string): Record<string, unknown> }).binding;
+    const tcp = load('tcp_wrap') as {
+      TCP: Bindings['TCP'];
+      TCPConnectWrap: Bindings['TCPConnectWrap'];
+      constants: { SOCKET: number };
+    };
+    const stream = load('stream_wrap') as Omit<Bindings, 'TCP' | 'SOCKET' | 'TCPConnectWrap'>;
+    if (typeof tcp.TCP !== 'function' || !(stream.streamBaseState instanceof Int32Array)) {
+      throw new Error('unexpected shape');
+    }
+    return {
+      TCP: tcp.TCP,
+      SOCKET: tcp.constants.SOCKET,
+      TCPConnectWrap: tcp.TCPConnectWrap,
+      WriteWrap: stream.WriteWrap,
+      ShutdownWrap: stream.ShutdownWrap,
+      streamBaseState: stream.streamBaseState,
+      kReadBytesOrError: stream.kReadBytesOrError,
+      kLastWriteWasAsync: stream.kLastWriteWasAsync,
+    };
+  } catch (err) {
+    throw new SwitchyardError(
+      ErrorCode.ENGINE_UNAVAILABLE,
+      `this Node.js (${process.version}) does not expose the TCP handles the node engine drives`,
+      { cause: err },
     );
-    return typeof b.WriteWrap === 'function' && b.streamBaseState ? b : null;
-  } catch {
-    return null;
   }
-})();
-
-/** A write request object for the next direct write; one is spent only when a write goes async. */
-let spareReq: WriteReq | null = null;
-
-function onDirectWriteComplete(this: WriteReq, status: number): void {
-  const owner = this.owner as NodeSocket;
-  this.owner = null;
-  this.buffer = null;
-  if (status < 0) {
-    if (status !== ECANCELED) owner.socket.destroy(errnoError(status, 'write'));
-    return;
-  }
-  owner.events.onDrain();
 }
 
-const ECANCELED = -125;
+const UV_EOF = -4095;
+const UV_ECANCELED = -125;
 
-function errnoError(status: number, syscall: string): NodeJS.ErrnoException {
-  const code = getSystemErrorName(status);
-  const err: NodeJS.ErrnoException = new Error(`${syscall} ${code}`);
-  err.code = code;
-  err.errno = status;
-  err.syscall = syscall;
-  return err;
-}
+const kOwner = Symbol('switchyard.owner');
 
-interface OwnedSocket extends net.Socket {
-  [kOwner]: NodeSocket;
-}
+/** A write request object for the next write; one is used up only when a write goes async. */
+let spareWriteReq: WriteReq | null = null;
 
 const NO_EVENTS: SocketEvents = {
   onOpen() {},
@@ -195,47 +222,59 @@ const NO_EVENTS: SocketEvents = {
   onClose() {},
 };
 
-/** A net.Socket behind the EngineSocket contract. */
+// ─── One socket ───
+
+/** A libuv TCP handle behind the EngineSocket contract. */
 class NodeSocket implements EngineSocket {
   events: SocketEvents = NO_EVENTS;
-  readonly socket: net.Socket;
+  readonly handle: TcpHandle;
   readonly readBuffer: Buffer;
-  readonly directWrites: boolean;
-  /**
-   * Writes that finished inside `write()` whose callback has not run yet. Node still calls the
-   * callback of such a write (on the next tick); those calls must not be taken for a drain.
-   * Callbacks run in write order, so a counter is enough.
-   */
-  syncWrites = 0;
-  /**
-   * Callback of the socket.write() fallback, bound on first use and kept, so a write allocates no
-   * closure and a socket that only ever writes directly carries none.
-   */
-  afterWrite: ((err?: Error | null) => void) | null = null;
+  /** Backend connect in flight (reading starts when it completes). */
+  connecting = false;
+  /** Reading wanted by the core (resume) — actual libuv reading also needs connected, no EOF. */
+  wantRead = false;
+  /** libuv reading now. */
+  reading = false;
+  /** EOF seen: libuv stopped reading for good. */
+  eof = false;
+  /** Our FIN has gone out (shutdown completed). */
+  finSent = false;
+  /** close() or reset() called; `onClose` follows once libuv has closed the handle. */
+  closing = false;
+  private peer: { address?: string; port?: number } | null = null;
 
-  constructor(socket: net.Socket, engine: NodeEngine) {
-    this.socket = socket;
-    this.readBuffer = engine.readBuffer;
-    this.directWrites = engine.directWrites;
-    (socket as OwnedSocket)[kOwner] = this;
-    // Handlers exist from the moment the socket does: nothing a peer does can throw.
-    socket.on('error', socketOnError);
-    socket.on('connect', socketOnConnect);
-    socket.on('end', socketOnEnd);
-    socket.on('close', socketOnClose);
+  constructor(handle: TcpHandle, readBuffer: Buffer) {
+    this.handle = handle;
+    this.readBuffer = readBuffer;
+    handle[kOwner] = this;
+    handle.onread = handleOnRead;
+    handle.useUserBuffer(readBuffer);
+  }
+
+  private peerName(): { address?: string; port?: number } {
+    if (this.peer === null) {
+      const out: { address?: string; port?: number } = {};
+      if (!this.closing) this.handle.getpeername(out);
+      this.peer = out;
+    }
+    return this.peer;
   }
 
   get remoteAddress(): string {
-    return this.socket.remoteAddress ?? '';
+    return this.peerName().address ?? '';
   }
   get remotePort(): number {
-    return this.socket.remotePort ?? 0;
+    return this.peerName().port ?? 0;
   }
   get localAddress(): string {
-    return this.socket.localAddress ?? '';
+    const out: { address?: string } = {};
+    if (!this.closing) this.handle.getsockname(out);
+    return out.address ?? '';
   }
   get localPort(): number {
-    return this.socket.localPort ?? 0;
+    const out: { port?: number } = {};
+    if (!this.closing) this.handle.getsockname(out);
+    return out.port ?? 0;
   }
 
   tryWrite(_data: Buffer, _n: number): number {
@@ -243,90 +282,165 @@ class NodeSocket implements EngineSocket {
   }
 
   writeHeld(buf: Buffer, n: number): boolean {
-    const socket = this.socket;
+    if (this.closing) return true; // nothing will be written; the close is already on its way
     const chunk = n === buf.length ? buf : buf.subarray(0, n);
-    const handle = (socket as unknown as { _handle: StreamHandle | null })._handle;
-    if (this.directWrites && handle !== null && !socket.connecting && socket.writableLength === 0) {
-      const wrap = streamWrap as StreamWrapBinding;
-      const req = spareReq ?? new wrap.WriteWrap();
-      const err = handle.writeBuffer(req, chunk);
-      if (err !== 0) {
-        spareReq = req;
-        socket.destroy(errnoError(err, 'write'));
-        return true;
-      }
-      if (wrap.streamBaseState[wrap.kLastWriteWasAsync] === 0) {
-        spareReq = req; // written inside the call; libuv never saw the request object
-        return true;
-      }
-      // libuv keeps `chunk` until it calls req.oncomplete.
-      spareReq = null;
-      req.oncomplete = onDirectWriteComplete;
-      req.owner = this;
-      req.buffer = chunk;
-      return false;
-    }
-    this.afterWrite ??= socketAfterWrite.bind(this);
-    socket.write(chunk, this.afterWrite);
-    // Nothing left in the stream's queue: libuv wrote every byte inside the call.
-    if (socket.writableLength === 0) {
-      this.syncWrites++;
+    const req = spareWriteReq ?? new binding.WriteWrap();
+    const err = this.handle.writeBuffer(req, chunk);
+    if (err !== 0) {
+      spareWriteReq = req;
+      this.fail(getSystemErrorName(err), `write ${getSystemErrorName(err)}`);
       return true;
     }
+    if (binding.streamBaseState[binding.kLastWriteWasAsync] === 0) {
+      spareWriteReq = req; // written inside the call: libuv never saw the request object
+      return true;
+    }
+    // libuv keeps `chunk` until it calls req.oncomplete.
+    spareWriteReq = null;
+    req.oncomplete = writeOnComplete;
+    req.owner = this;
+    req.buffer = chunk;
     return false;
   }
 
   pause(): void {
-    this.socket.pause();
+    this.wantRead = false;
+    this.syncReading();
   }
 
   resume(): void {
-    this.socket.resume();
+    this.wantRead = true;
+    this.syncReading();
+  }
+
+  /** Makes libuv's reading match what the core wants and what the socket allows. */
+  syncReading(): void {
+    const should = this.wantRead && !this.connecting && !this.eof && !this.closing;
+    if (should === this.reading) return;
+    this.reading = should;
+    const err = should ? this.handle.readStart() : this.handle.readStop();
+    if (err !== 0) this.fail(getSystemErrorName(err), 'read');
   }
 
   shutdown(): void {
-    this.socket.end();
+    if (this.closing) return;
+    const req = new binding.ShutdownWrap();
+    req.oncomplete = shutdownOnComplete;
+    req.owner = this;
+    // libuv sends the FIN after every queued write.
+    const err = this.handle.shutdown(req);
+    if (err !== 0) this.fail(getSystemErrorName(err), 'shutdown');
   }
 
   reset(): void {
-    if (!this.socket.destroyed) this.socket.resetAndDestroy();
+    if (this.closing) return;
+    this.closing = true;
+    this.reading = false;
+    // uv_tcp_close_reset refuses a socket already shut down; a plain close is all that is left.
+    if (this.handle.reset(handleOnClose) !== 0) this.handle.close(handleOnClose);
   }
 
   destroy(): void {
-    this.socket.destroy();
+    if (this.closing) return;
+    this.closing = true;
+    this.reading = false;
+    this.handle.close(handleOnClose);
+  }
+
+  /** Reports an error, then closes. The report is deferred: the core may be mid-call. */
+  fail(code: string, message: string): void {
+    if (this.closing) return;
+    this.destroy();
+    const events = this.events;
+    process.nextTick(reportError, events, code, message);
   }
 }
 
-function socketOnRead(this: net.Socket, n: number): boolean {
-  const owner = (this as OwnedSocket)[kOwner];
-  owner.events.onData(owner.readBuffer, n);
-  return true;
+function reportError(events: SocketEvents, code: string, message: string): void {
+  events.onError(code, message);
 }
 
-function socketAfterWrite(this: NodeSocket, err?: Error | null): void {
-  if (this.syncWrites > 0) {
-    this.syncWrites--;
+// ─── libuv callbacks: named functions, `this` is the handle or request ───
+
+function handleOnRead(this: TcpHandle): undefined {
+  const socket = this[kOwner] as NodeSocket;
+  const n = binding.streamBaseState[binding.kReadBytesOrError] as number;
+  if (n > 0) {
+    socket.events.onData(socket.readBuffer, n);
     return;
   }
-  // A failed write is reported once, through 'error'.
-  if (!err) this.events.onDrain();
+  if (n === 0) return;
+  // libuv stopped reading on its own (EOF or error).
+  socket.reading = false;
+  if (n === UV_EOF) {
+    socket.eof = true;
+    socket.events.onEnd();
+    // FIN both ways: nothing more can move on this socket, so it closes, as net.Socket and Bun do.
+    if (socket.finSent) socket.destroy();
+    return;
+  }
+  const code = getSystemErrorName(n);
+  socket.fail(code, `read ${code}`);
 }
 
-function socketOnConnect(this: net.Socket): void {
-  (this as OwnedSocket)[kOwner].events.onOpen();
-}
-
-function socketOnEnd(this: net.Socket): void {
-  (this as OwnedSocket)[kOwner].events.onEnd();
-}
-
-function socketOnError(this: net.Socket, err: NodeJS.ErrnoException): void {
-  (this as OwnedSocket)[kOwner].events.onError(err.code ?? 'EUNKNOWN', err.message);
-}
-
-function socketOnClose(this: net.Socket): void {
-  const owner = (this as OwnedSocket)[kOwner];
-  const events = owner.events;
-  owner.events = NO_EVENTS;
+function handleOnClose(this: TcpHandle): void {
+  const socket = this[kOwner] as NodeSocket;
+  this[kOwner] = undefined;
+  const events = socket.events;
+  socket.events = NO_EVENTS;
   events.onClose();
+}
+
+function writeOnComplete(this: WriteReq, status: number): void {
+  const socket = this.owner as NodeSocket;
+  this.owner = null;
+  this.buffer = null;
+  if (status === 0) {
+    socket.events.onDrain();
+    return;
+  }
+  if (status === UV_ECANCELED) return; // the socket was closed under the write
+  const code = getSystemErrorName(status);
+  socket.fail(code, `write ${code}`);
+}
+
+function shutdownOnComplete(this: ShutdownReq, status: number): void {
+  const socket = this.owner as NodeSocket;
+  this.owner = null;
+  // A failed shutdown (the peer already reset) surfaces as a read error or a close.
+  if (status !== 0 || socket.closing) return;
+  socket.finSent = true;
+  if (socket.eof) socket.destroy();
+}
+
+function startConnect(socket: NodeSocket, address: string, port: number, family: number): void {
+  const req = new binding.TCPConnectWrap();
+  req.oncomplete = connectOnComplete;
+  req.owner = socket;
+  req.address = address;
+  req.port = port;
+  const err =
+    family === 6
+      ? socket.handle.connect6(req, address, port)
+      : socket.handle.connect(req, address, port);
+  if (err !== 0) {
+    const code = getSystemErrorName(err);
+    socket.fail(code, `connect ${code} ${address}:${port}`);
+  }
+}
+
+function connectOnComplete(this: ConnectReq, status: number): void {
+  const socket = this.owner as NodeSocket;
+  this.owner = null;
+  if (socket.closing) return;
+  socket.connecting = false;
+  if (status !== 0) {
+    const code = getSystemErrorName(status);
+    socket.fail(code, `connect ${code} ${this.address}:${this.port}`);
+    return;
+  }
+  // Reading starts now: the backend may speak first.
+  socket.wantRead = true;
+  socket.syncReading();
+  socket.events.onOpen();
 }
