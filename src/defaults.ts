@@ -22,6 +22,29 @@ export const defaults = {
    * tick late. Chosen so a 5 s connect timeout is accurate to 2%, and idle CPU stays negligible.
    */
   timerTickMs: 100,
+
+  // ─── Load balancing (config file and library API) ───
+
+  /** How a backend picks a server: roundrobin, leastconn, source or random. */
+  balance: 'roundrobin',
+  /** Relative share of new connections a server gets. 0 means the server takes no new connections (drained). */
+  weight: 1,
+  /** Simultaneous connections per server; excess clients wait in the backend's queue. 0 = unlimited. */
+  serverMaxConnections: 0,
+  /** Further servers tried after a failed connect (refused, reset or timed out). 0 = no retry. */
+  retries: 2,
+  /** Milliseconds a client may wait in a backend's queue for a server slot. 0 = wait without limit. */
+  queueTimeoutMs: 5_000,
+  /** Clients that may wait in one backend's queue; one more is closed at once. 0 = no queue (a full server set closes the client at once). */
+  maxQueued: 1024,
+  /** Milliseconds between active health checks of one server. 0 is not allowed (leave `healthCheck` out instead). */
+  healthCheckIntervalMs: 2_000,
+  /** Milliseconds a health check may take (connect, and the `expect` reply). 0 = the interval. */
+  healthCheckTimeoutMs: 1_000,
+  /** Passed checks in a row that bring a down server up. 0 is not allowed. */
+  healthCheckRise: 2,
+  /** Failed checks (or failed real-traffic connects) in a row that take an up server down. 0 is not allowed. */
+  healthCheckFall: 3,
 } as const;
 
 /** Pool buffers a proxy may hold at once: one pending write per direction per connection. */

@@ -18,6 +18,14 @@ export const ErrorCode = {
   ENGINE_UNAVAILABLE: 'SWITCHYARD_ERR_ENGINE_UNAVAILABLE',
   /** The listener could not bind. */
   LISTEN_FAILED: 'SWITCHYARD_ERR_LISTEN_FAILED',
+  /** The config file (or config object) is unreadable or invalid; the message lists every problem. */
+  INVALID_CONFIG: 'SWITCHYARD_ERR_INVALID_CONFIG',
+  /** No server of the backend was up (or every one had been tried); the client was closed at once. */
+  NO_SERVER: 'SWITCHYARD_ERR_NO_SERVER',
+  /** A client waited in a backend's queue past the queue timeout. */
+  QUEUE_TIMEOUT: 'SWITCHYARD_ERR_QUEUE_TIMEOUT',
+  /** Every server was at its connection limit and the backend's queue was full. */
+  QUEUE_FULL: 'SWITCHYARD_ERR_QUEUE_FULL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -30,6 +38,17 @@ export class SwitchyardError extends Error {
     super(message, options);
     this.name = 'SwitchyardError';
     this.code = code;
+  }
+}
+
+/** An invalid config: `problems` holds one `path.to.key: reason` line per problem. */
+export class ConfigError extends SwitchyardError {
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(ErrorCode.INVALID_CONFIG, `invalid config:\n${problems.join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
   }
 }
 

@@ -8,16 +8,25 @@ import type {
   SocketEvents,
 } from '../engine/engine.ts';
 import { formatHostPort, type HostPort } from '../units.ts';
+import { Backend, type RouteHook } from './backend.ts';
 import { BufferPool } from './buffer-pool.ts';
 import { type CloseReason, Session, type SessionContext } from './session.ts';
 import { type State, StateCounters } from './state.ts';
 import { TimerWheel } from './timer-wheel.ts';
 
-/** Everything one listener-to-backend proxy needs; see defaults.ts for each default. */
+/** Everything one listener (a frontend) needs; see defaults.ts for each default. */
 export interface ProxyOptions {
   listen: HostPort;
-  backend: HostPort;
+  /**
+   * Where connections go: one server (the command-line shorthand: a backend of one server with
+   * `connectTimeoutMs` and the default retries), or a Backend shared with other frontends.
+   */
+  backend: HostPort | Backend;
   engine: Engine;
+  /** The frontend's name (route hook, logs); default "default". */
+  name?: string;
+  /** Picks a server from the connection's facts; see RouteHook. */
+  route?: RouteHook;
   log: Logger;
   maxConnections?: number;
   bufferSize?: number;
@@ -28,6 +37,32 @@ export interface ProxyOptions {
   reusePort?: boolean;
   /** Throw on an illegal state move instead of counting it (tests turn this on). */
   strictStates?: boolean;
+}
+
+/** A backend of one server: what `--backend HOST:PORT` means. */
+function singleServerBackend(address: HostPort, o: ProxyOptions): Backend {
+  return new Backend(
+    {
+      name: 'default',
+      balance: defaults.balance,
+      connectTimeout: o.connectTimeoutMs ?? defaults.connectTimeoutMs,
+      retries: defaults.retries,
+      queueTimeout: defaults.queueTimeoutMs,
+      maxQueued: defaults.maxQueued,
+      healthCheck: undefined,
+      servers: [
+        {
+          name: 'default',
+          address,
+          weight: defaults.weight,
+          maxConnections: defaults.serverMaxConnections,
+          backup: false,
+        },
+      ],
+    },
+    o.engine,
+    o.log,
+  );
 }
 
 /** One live connection as the live view shows it. */
@@ -62,7 +97,10 @@ export interface ProxyStats {
  * session.ts.
  */
 export class ProxyServer implements AcceptHandler {
-  readonly options: Required<Omit<ProxyOptions, 'reusePort' | 'strictStates'>>;
+  readonly options: Required<
+    Omit<ProxyOptions, 'reusePort' | 'strictStates' | 'route' | 'backend' | 'name'>
+  >;
+  readonly name: string;
   private readonly ctx: SessionContext;
   private readonly wheel: TimerWheel;
   private readonly counters: StateCounters;
@@ -76,11 +114,15 @@ export class ProxyServer implements AcceptHandler {
   private closedBytesOut = 0;
   private readonly closed: Partial<Record<CloseReason, number>> = {};
   private reusePort: boolean;
+  /** The backend this proxy made for itself (the one-server shorthand); stopped with it. */
+  private readonly ownBackend: Backend | null;
 
   constructor(options: ProxyOptions) {
+    this.name = options.name ?? 'default';
+    this.ownBackend =
+      options.backend instanceof Backend ? null : singleServerBackend(options.backend, options);
     this.options = {
       listen: options.listen,
-      backend: options.backend,
       engine: options.engine,
       log: options.log,
       maxConnections: options.maxConnections ?? defaults.maxConnections,
@@ -95,20 +137,28 @@ export class ProxyServer implements AcceptHandler {
     this.wheel = new TimerWheel(defaults.timerTickMs);
     this.counters = new StateCounters(options.strictStates ?? false);
     this.pool = new BufferPool(o.bufferSize, poolCapacity(o.maxConnections));
-    const backend = o.backend;
-    const engine = o.engine;
     this.ctx = {
       pool: this.pool,
       wheel: this.wheel,
       counters: this.counters,
       log: o.log,
-      connectTimeoutMs: o.connectTimeoutMs,
       idleTimeoutMs: o.idleTimeoutMs,
       halfClosedTimeoutMs: o.halfClosedTimeoutMs,
-      connectBackend: (events: SocketEvents) =>
-        engine.connect({ host: backend.host, port: backend.port, events }),
+      frontend: this.name,
+      backend: this.ownBackend ?? (options.backend as Backend),
+      route: options.route,
       sessionClosed: (session: Session) => this.sessionClosed(session),
     };
+  }
+
+  /** The backend new connections go to. */
+  get backend(): Backend {
+    return this.ctx.backend;
+  }
+
+  /** Sends new connections to `backend` (a reload); established ones keep theirs. */
+  set backend(backend: Backend) {
+    this.ctx.backend = backend;
   }
 
   /** Binds the listener and starts accepting. */
@@ -211,6 +261,7 @@ export class ProxyServer implements AcceptHandler {
     if (killConnections) {
       for (const s of [...this.sessions]) s.close('killed');
     }
+    this.ownBackend?.stop();
     if (this.sessions.size === 0 || killConnections) this.wheel.stop();
   }
 }

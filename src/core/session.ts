@@ -1,6 +1,14 @@
 import type { Logger } from 'pino';
 import type { EngineSocket, SocketEvents } from '../engine/engine.ts';
 import { ErrorCode, NOISY_CODES } from '../errors.ts';
+import {
+  type Backend,
+  type Chooser,
+  FULL,
+  type RouteHook,
+  type Server,
+  type Waiter,
+} from './backend.ts';
 import type { BufferPool } from './buffer-pool.ts';
 import { State, type StateCounters, transition } from './state.ts';
 import type { TimerEntry, TimerWheel } from './timer-wheel.ts';
@@ -16,6 +24,12 @@ export const CloseReason = {
   SERVER_CLOSED: 'server_closed',
   CONNECT_FAILED: 'connect_failed',
   CONNECT_TIMEOUT: 'connect_timeout',
+  /** No server of the backend was up (or all had been tried): closed at once. */
+  NO_SERVER: 'no_server',
+  /** Waited in the backend's queue past the queue timeout. */
+  QUEUE_TIMEOUT: 'queue_timeout',
+  /** Every server was at its limit and the backend's queue was full. */
+  QUEUE_FULL: 'queue_full',
   IDLE_TIMEOUT: 'idle_timeout',
   HALF_CLOSED_TIMEOUT: 'half_closed_timeout',
   CLIENT_ERROR: 'client_error',
@@ -34,11 +48,14 @@ export interface SessionContext {
   readonly wheel: TimerWheel;
   readonly counters: StateCounters;
   readonly log: Logger;
-  readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly halfClosedTimeoutMs: number;
-  /** Opens the backend socket for a new session. */
-  connectBackend(events: SocketEvents): EngineSocket;
+  /** The frontend that accepted the sessions (for the route hook and logs). */
+  readonly frontend: string;
+  /** Where new sessions go. A reload may replace it; a session keeps the one it started with. */
+  backend: Backend;
+  /** Picks a server from the connection's facts; see RouteHook. */
+  readonly route: RouteHook | undefined;
   /** Both sockets are closed; the session is gone. */
   sessionClosed(session: Session): void;
 }
@@ -72,7 +89,7 @@ export class Side implements SocketEvents {
   }
 
   onOpen(): void {
-    this.session.backendOpen();
+    this.session.backendOpen(this);
   }
 
   // ─── The data path. Bytes arrive here, go to the peer, and stop here when the peer is full. ───
@@ -152,21 +169,31 @@ export class Side implements SocketEvents {
       this.held = null;
       this.session.ctx.pool.release(buf);
     }
-    this.session.sideClosed();
+    this.session.sideClosed(this);
   }
 }
 
 let nextId = 1;
 
+/** A server side with no socket yet (or an abandoned one): it stands closed. */
+function noServerSide(session: Session, client: Side): Side {
+  const side = new Side(session, 'server', client.socket);
+  side.closed = true;
+  side.peer = client;
+  return side;
+}
+
 /**
- * A client connection and its backend connection. States, timeouts and teardown live here;
- * the bytes move in Side.onData / Side.onDrain above.
+ * A client connection and its backend connection. Connection setup (choosing a server, waiting
+ * for a slot, retrying a failed connect), states, timeouts and teardown live here; the bytes
+ * move in Side.onData / Side.onDrain above.
  */
-export class Session implements TimerEntry {
+export class Session implements TimerEntry, Chooser, Waiter {
   readonly id = nextId++;
   readonly ctx: SessionContext;
   readonly client: Side;
-  readonly server: Side;
+  /** The backend side; replaced by a fresh Side on each connect attempt. */
+  server: Side;
   state: State = State.CLOSED;
   readonly startedAt: number;
   /** Wheel time of the last byte or FIN in either direction. */
@@ -176,23 +203,119 @@ export class Session implements TimerEntry {
   closeReason: CloseReason | null = null;
   wheelSlot = -1;
   wheelIndex = 0;
+  /** The backend this session's servers come from (fixed at accept, even across a reload). */
+  readonly backend: Backend;
+  /** The server of the current attempt or connection; it holds one of its slots until released. */
+  target: Server | null = null;
+  /** Servers tried so far, in order; the last one is (or was) `target`. */
+  readonly tried: Server[] = [];
+  /** Wheel time the current connect attempt started, or the client started waiting. */
+  private waitStartedAt = 0;
 
   constructor(ctx: SessionContext, clientSocket: EngineSocket) {
     this.ctx = ctx;
     this.startedAt = ctx.wheel.now;
     this.lastActivity = this.startedAt;
+    this.backend = ctx.backend;
     this.client = new Side(this, 'client', clientSocket);
+    this.server = noServerSide(this, this.client);
+    this.client.peer = this.server;
     transition(this, State.CONNECTING, ctx.counters);
     // The backend connect starts now, at accept time; the client is not read until it is up.
-    this.server = new Side(this, 'server', clientSocket);
-    this.server.socket = ctx.connectBackend(this.server);
-    this.client.peer = this.server;
-    this.server.peer = this.client;
-    ctx.wheel.schedule(this);
+    this.connectNext();
   }
 
-  backendOpen(): void {
-    if (this.state !== State.CONNECTING) return; // timed out or the client left meanwhile
+  // ─── Connection setup: choose a server, wait for a slot, connect, retry ───
+
+  get clientAddress(): string {
+    return this.client.socket.remoteAddress;
+  }
+  get clientPort(): number {
+    return this.client.socket.remotePort;
+  }
+  get localAddress(): string {
+    return this.client.socket.localAddress;
+  }
+  get localPort(): number {
+    return this.client.socket.localPort;
+  }
+  get frontend(): string {
+    return this.ctx.frontend;
+  }
+  get route(): RouteHook | undefined {
+    return this.ctx.route;
+  }
+
+  /** Chooses a server and connects to it; waits in the queue when every server is full. */
+  private connectNext(): void {
+    const choice = this.backend.choose(this);
+    if (choice === FULL) {
+      if (!this.backend.enqueue(this)) {
+        this.ctx.log.warn(
+          { conn: this.id, backend: this.backend.name, code: ErrorCode.QUEUE_FULL },
+          'every server is at its limit and the queue is full; client closed',
+        );
+        this.close(CloseReason.QUEUE_FULL);
+        return;
+      }
+      transition(this, State.QUEUED, this.ctx.counters);
+      this.waitStartedAt = this.ctx.wheel.now;
+      this.ctx.wheel.schedule(this);
+      return;
+    }
+    this.dequeued(choice);
+  }
+
+  /** Waiter: a slot freed on `server` (or, with null, no server is up any more). */
+  dequeued(server: Server | null): void {
+    if (server === null) {
+      this.ctx.log.warn(
+        { conn: this.id, backend: this.backend.name, code: ErrorCode.NO_SERVER },
+        `no server of backend ${this.backend.name} is up; client closed`,
+      );
+      this.close(CloseReason.NO_SERVER);
+      return;
+    }
+    transition(this, State.CONNECTING, this.ctx.counters);
+    this.target = server;
+    this.tried.push(server);
+    this.waitStartedAt = this.ctx.wheel.now;
+    const side = new Side(this, 'server', this.client.socket);
+    side.peer = this.client;
+    this.client.peer = side;
+    this.server = side;
+    side.socket = this.backend.connect(server, side);
+    this.ctx.wheel.schedule(this);
+  }
+
+  /**
+   * The connect attempt failed (error, close or timeout). Its socket is abandoned: destroyed, and
+   * its remaining events ignored (it is no longer `this.server`). With retries left another
+   * server is tried; the client has not been read, so nothing is lost.
+   */
+  private connectFailed(reason: CloseReason, code: string): void {
+    const server = this.target as Server;
+    this.target = null;
+    const failed = this.server;
+    this.server = noServerSide(this, this.client);
+    this.client.peer = this.server;
+    if (!failed.closed) failed.socket.destroy();
+    this.backend.connectFailed(server, code);
+    const retriesLeft = this.backend.config.retries - (this.tried.length - 1);
+    const detail = { conn: this.id, server: server.name, code, retriesLeft };
+    if (retriesLeft > 0) {
+      this.ctx.log.debug(detail, 'connect failed; trying another server');
+      this.connectNext();
+      return;
+    }
+    this.ctx.log.info(detail, `connect to ${server.name} failed; client closed`);
+    this.close(reason);
+  }
+
+  backendOpen(side: Side): void {
+    // Timed out, the client left, or an abandoned attempt: nothing to do.
+    if (side !== this.server || this.state !== State.CONNECTING) return;
+    if (this.target) this.backend.connectSucceeded(this.target);
     this.connectedAt = this.ctx.wheel.now;
     this.lastActivity = this.connectedAt;
     transition(this, State.CONNECTED, this.ctx.counters);
@@ -229,7 +352,12 @@ export class Session implements TimerEntry {
   }
 
   sideError(side: Side, code: string, message: string): void {
+    if (side !== this.client && side !== this.server) return; // an abandoned connect attempt
     const isClient = side === this.client;
+    if (!isClient && this.state === State.CONNECTING) {
+      this.connectFailed(CloseReason.CONNECT_FAILED, code);
+      return;
+    }
     const log = this.ctx.log;
     if (NOISY_CODES.has(code)) {
       log.debug({ conn: this.id, side: side.name, code }, 'peer went away');
@@ -241,21 +369,19 @@ export class Session implements TimerEntry {
       this.abort(isClient ? CloseReason.CLIENT_RESET : CloseReason.SERVER_RESET, side.peer);
       return;
     }
-    if (!isClient && this.state === State.CONNECTING) {
-      this.close(CloseReason.CONNECT_FAILED);
-      return;
-    }
     this.close(isClient ? CloseReason.CLIENT_ERROR : CloseReason.SERVER_ERROR);
   }
 
-  sideClosed(): void {
+  sideClosed(side: Side): void {
+    if (side !== this.client && side !== this.server) return; // an abandoned connect attempt
     if (this.state === State.CLOSING) {
       if (this.client.closed && this.server.closed) this.finish();
       return;
     }
-    if (this.state === State.CONNECTING) {
-      // The client left (or the backend socket died) before the backend connected.
-      this.close(this.client.closed ? CloseReason.CLIENT_CLOSED : CloseReason.CONNECT_FAILED);
+    if (this.state === State.CONNECTING || this.state === State.QUEUED) {
+      // The client left, or the backend socket died before it connected.
+      if (side === this.client) this.close(CloseReason.CLIENT_CLOSED);
+      else this.connectFailed(CloseReason.CONNECT_FAILED, 'closed');
       return;
     }
     // One socket closed: what it still owes its peer (a held write) finishes first.
@@ -269,8 +395,14 @@ export class Session implements TimerEntry {
     if (reason === CloseReason.INTERNAL) {
       this.ctx.log.error({ conn: this.id, code: ErrorCode.ILLEGAL_TRANSITION, detail }, 'bug');
     }
+    if (this.state === State.QUEUED)
+      this.backend.dequeue(this, reason === CloseReason.QUEUE_TIMEOUT);
     transition(this, State.CLOSING, this.ctx.counters);
     this.ctx.wheel.cancel(this);
+    // The server slot frees now, so a waiting client can have it.
+    const target = this.target;
+    this.target = null;
+    if (target) this.backend.release(target);
     if (!this.client.closed) this.client.socket.destroy();
     if (!this.server.closed) this.server.socket.destroy();
     if (this.client.closed && this.server.closed) this.finish();
@@ -292,8 +424,14 @@ export class Session implements TimerEntry {
 
   deadline(): number {
     switch (this.state) {
-      case State.CONNECTING:
-        return this.ctx.connectTimeoutMs > 0 ? this.startedAt + this.ctx.connectTimeoutMs : 0;
+      case State.CONNECTING: {
+        const limit = this.backend.config.connectTimeout;
+        return limit > 0 ? this.waitStartedAt + limit : 0;
+      }
+      case State.QUEUED: {
+        const limit = this.backend.config.queueTimeout;
+        return limit > 0 ? this.waitStartedAt + limit : 0;
+      }
       case State.CLOSING:
       case State.CLOSED:
         return 0;
@@ -306,9 +444,13 @@ export class Session implements TimerEntry {
   }
 
   expire(): void {
+    if (this.state === State.CONNECTING) {
+      this.connectFailed(CloseReason.CONNECT_TIMEOUT, 'ETIMEDOUT');
+      return;
+    }
     const reason =
-      this.state === State.CONNECTING
-        ? CloseReason.CONNECT_TIMEOUT
+      this.state === State.QUEUED
+        ? CloseReason.QUEUE_TIMEOUT
         : this.client.readEnded || this.server.readEnded
           ? CloseReason.HALF_CLOSED_TIMEOUT
           : CloseReason.IDLE_TIMEOUT;

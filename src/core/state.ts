@@ -4,7 +4,10 @@ import { ErrorCode, SwitchyardError } from '../errors.ts';
  * The states of one proxied pair (client socket + backend socket).
  *
  * - CLOSED: not yet accepted, or fully torn down.
- * - CONNECTING: client accepted, backend connect in flight; the client is not read yet.
+ * - CONNECTING: client accepted, a server being chosen or connected to (a failed connect is
+ *   retried on another server without leaving this state); the client is not read yet.
+ * - QUEUED: every server that could take the client is at its connection limit; the client
+ *   waits in the backend's queue (not read) until a slot frees or the queue timeout passes.
  * - CONNECTED: backend connected; pumping is about to start.
  * - READING: both directions open, nothing pending; waiting for bytes.
  * - WRITING: a direction holds bytes its peer has not taken; that direction's source is paused.
@@ -15,6 +18,7 @@ import { ErrorCode, SwitchyardError } from '../errors.ts';
 export const State = {
   CLOSED: 'CLOSED',
   CONNECTING: 'CONNECTING',
+  QUEUED: 'QUEUED',
   CONNECTED: 'CONNECTED',
   READING: 'READING',
   WRITING: 'WRITING',
@@ -27,7 +31,8 @@ export type State = (typeof State)[keyof typeof State];
 /** The only legal moves. Everything not listed here is a bug in switchyard. */
 export const TRANSITIONS: { readonly [From in State]: readonly State[] } = {
   CLOSED: [State.CONNECTING],
-  CONNECTING: [State.CONNECTED, State.CLOSING],
+  CONNECTING: [State.CONNECTED, State.QUEUED, State.CLOSING],
+  QUEUED: [State.CONNECTING, State.CLOSING],
   CONNECTED: [State.READING, State.CLOSING],
   READING: [State.WRITING, State.HALF_CLOSED, State.CLOSING],
   WRITING: [State.READING, State.HALF_CLOSED, State.CLOSING],
@@ -52,6 +57,7 @@ export class StateCounters {
   readonly count: Record<State, number> = {
     CLOSED: 0,
     CONNECTING: 0,
+    QUEUED: 0,
     CONNECTED: 0,
     READING: 0,
     WRITING: 0,

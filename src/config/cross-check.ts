@@ -1,0 +1,78 @@
+/**
+ * The checks no single key can make: names that must exist or be unique, listeners that would
+ * collide. They read the raw input defensively, so they run even when the schema found other
+ * problems, and a bad file lists everything at once.
+ */
+import { parseHostPort } from '../units.ts';
+
+/** `path.to.key: reason` lines for cross-key problems in a raw (unvalidated) config. */
+export function crossCheck(input: unknown): string[] {
+  const problems: string[] = [];
+  const config = record(input);
+  const backends = list(config?.backends);
+  const backendNames = new Set<string>();
+  backends.forEach((raw, i) => {
+    const b = record(raw);
+    const name = b?.name;
+    if (typeof name === 'string') {
+      if (backendNames.has(name))
+        problems.push(`backends.${i}.name: duplicate backend name "${name}"`);
+      backendNames.add(name);
+    }
+    const serverNames = new Set<string>();
+    list(b?.servers).forEach((s, j) => {
+      const serverName = record(s)?.name;
+      if (typeof serverName !== 'string') return;
+      if (serverNames.has(serverName)) {
+        problems.push(`backends.${i}.servers.${j}.name: duplicate server name "${serverName}"`);
+      }
+      serverNames.add(serverName);
+    });
+  });
+  const frontendNames = new Set<string>();
+  const listens = new Map<string, number>();
+  list(config?.frontends).forEach((raw, i) => {
+    const f = record(raw);
+    const name = f?.name;
+    if (typeof name === 'string') {
+      if (frontendNames.has(name)) {
+        problems.push(`frontends.${i}.name: duplicate frontend name "${name}"`);
+      }
+      frontendNames.add(name);
+    }
+    const backend = f?.backend;
+    if (typeof backend === 'string' && !backendNames.has(backend)) {
+      problems.push(`frontends.${i}.backend: no backend named "${backend}"`);
+    }
+    const key = listenKey(f?.listen);
+    if (key === null) return;
+    const other = listens.get(key);
+    if (other !== undefined) {
+      problems.push(
+        `frontends.${i}.listen: ${key} is already the listen address of frontends.${other}`,
+      );
+    } else listens.set(key, i);
+  });
+  return problems;
+}
+
+/** The listen address as a comparable key; null when unparsable or port 0 (never collides). */
+function listenKey(value: unknown): string | null {
+  if (typeof value !== 'string') return null;
+  try {
+    const { host, port } = parseHostPort(value, 'listen');
+    return port === 0 ? null : `${host}:${port}`;
+  } catch {
+    return null; // the schema reports it
+  }
+}
+
+function record(value: unknown): Record<string, unknown> | null {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : null;
+}
+
+function list(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}

@@ -1,0 +1,144 @@
+/**
+ * The shape of a switchyard config, as a zod schema. The same schema checks a YAML file
+ * (`--config`) and a config object handed to `createProxy`. Durations are `500ms`/`2s`/`1m`/`1h`
+ * or milliseconds, addresses `HOST:PORT`, sizes `16k`; after parsing they are milliseconds,
+ * `{ host, port }` and bytes. Every default comes from src/defaults.ts.
+ */
+import { z } from 'zod';
+import { defaults } from '../defaults.ts';
+import { type HostPort, parseDuration, parseHostPort, parseSize } from '../units.ts';
+
+export const BALANCE_ALGORITHMS = ['roundrobin', 'leastconn', 'source', 'random'] as const;
+export type BalanceAlgorithm = (typeof BALANCE_ALGORITHMS)[number];
+
+/** A custom type error, except "required" when the key is missing. */
+function orRequired(message: string) {
+  return (issue: { input?: unknown }) => (issue.input === undefined ? 'required' : message);
+}
+
+/** A duration as text or milliseconds; parses to milliseconds. */
+const duration = z
+  .union([z.number().int().nonnegative(), z.string()], {
+    error: orRequired('expected a duration such as 500ms, 2s, 1m or 1h'),
+  })
+  .transform((value, ctx) => {
+    if (typeof value === 'number') return value;
+    try {
+      return parseDuration(value, 'duration');
+    } catch {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a duration such as 500ms, 2s, 1m or 1h, got "${value}"`,
+      });
+      return z.NEVER;
+    }
+  });
+
+/** `HOST:PORT`, `[IPv6]:PORT` or `:PORT`; parses to `{ host, port }`. */
+const address = z
+  .string({ error: orRequired('expected HOST:PORT') })
+  .transform((value, ctx): HostPort => {
+    try {
+      return parseHostPort(value, 'address');
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `expected HOST:PORT, got "${value}"` });
+      return z.NEVER;
+    }
+  });
+
+/** A size as text (`16k`) or bytes. */
+const size = z
+  .union([z.number().int().positive(), z.string()], {
+    error: orRequired('expected a size such as 16k'),
+  })
+  .transform((value, ctx) => {
+    if (typeof value === 'number') return value;
+    try {
+      return parseSize(value, 'size');
+    } catch {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a size such as 16384, 16k or 1m, got "${value}"`,
+      });
+      return z.NEVER;
+    }
+  });
+
+const name = z.string({ error: orRequired('expected a name') }).regex(/^[A-Za-z0-9_.:-]+$/, {
+  error: 'expected letters, digits, and _ . : - only',
+});
+
+const whole = (min: number) => z.number().int().min(min);
+
+export const serverSchema = z.strictObject({
+  name,
+  address: address.refine((a) => a.port !== 0, { error: 'port 0 is not a server port' }),
+  /** Share of new connections relative to the other servers; 0 = drained (no new connections). */
+  weight: whole(0).max(1000).default(defaults.weight),
+  /** Simultaneous connections; excess clients wait in the backend's queue. 0 = unlimited. */
+  maxConnections: whole(0).default(defaults.serverMaxConnections),
+  /** Takes traffic only while no regular server of the backend is up. */
+  backup: z.boolean().default(false),
+});
+
+export const healthCheckSchema = z.strictObject({
+  interval: duration
+    .refine((ms) => ms > 0, { error: 'must be more than 0' })
+    .default(defaults.healthCheckIntervalMs),
+  /** 0 = the interval. */
+  timeout: duration.default(defaults.healthCheckTimeoutMs),
+  rise: whole(1).default(defaults.healthCheckRise),
+  fall: whole(1).default(defaults.healthCheckFall),
+  /** Bytes written once connected (UTF-8); none by default. */
+  send: z.string().optional(),
+  /** Bytes the server must answer with (a prefix of its reply); without it, connecting is enough. */
+  expect: z.string().min(1).optional(),
+});
+
+export const backendSchema = z.strictObject({
+  name,
+  balance: z.enum(BALANCE_ALGORITHMS).default(defaults.balance),
+  /** 0 = no timeout (the kernel's applies). */
+  connectTimeout: duration.default(defaults.connectTimeoutMs),
+  retries: whole(0).max(100).default(defaults.retries),
+  /** 0 = wait without limit. */
+  queueTimeout: duration.default(defaults.queueTimeoutMs),
+  /** 0 = no queue. */
+  maxQueued: whole(0).default(defaults.maxQueued),
+  /** Left out: no active checks; every server counts as up. */
+  healthCheck: healthCheckSchema.optional(),
+  servers: z.array(serverSchema).min(1, { error: 'a backend needs at least one server' }),
+});
+
+export const frontendSchema = z.strictObject({
+  name,
+  listen: address,
+  backend: name,
+  maxConnections: whole(1).default(defaults.maxConnections),
+});
+
+export const configSchema = z.strictObject({
+  frontends: z.array(frontendSchema).min(1, { error: 'at least one frontend is needed' }),
+  backends: z.array(backendSchema).min(1, { error: 'at least one backend is needed' }),
+  timeouts: z
+    .strictObject({
+      /** 0 = none. */
+      idle: duration.default(defaults.idleTimeoutMs),
+      /** 0 = none. */
+      halfClosed: duration.default(defaults.halfClosedTimeoutMs),
+    })
+    .default({ idle: defaults.idleTimeoutMs, halfClosed: defaults.halfClosedTimeoutMs }),
+  bufferSize: size
+    .refine((n) => n >= 1024 && n <= 16 * 1024 * 1024, { error: 'expected between 1k and 16m' })
+    .default(defaults.bufferSize),
+});
+
+/** A config as written: durations, addresses and sizes still text (or numbers). */
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** A validated config: durations in milliseconds, addresses parsed, every default filled in. */
+export type Config = z.output<typeof configSchema>;
+export type FrontendConfig = z.output<typeof frontendSchema>;
+export type BackendConfig = z.output<typeof backendSchema>;
+export type ServerConfig = z.output<typeof serverSchema>;
+export type HealthCheckConfig = z.output<typeof healthCheckSchema>;

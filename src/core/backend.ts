@@ -1,0 +1,352 @@
+/**
+ * A backend: its servers with their health and live connection counts, the choice of a server
+ * for a new connection (route hook, backup tier, retries, per-server limits, the balancer), and
+ * the queue of clients waiting for a server slot.
+ */
+import type { Logger } from 'pino';
+import type { BackendConfig, ServerConfig } from '../config/schema.ts';
+import type { Engine, EngineSocket, SocketEvents } from '../engine/engine.ts';
+import { formatHostPort, type HostPort } from '../units.ts';
+import { type BalanceContext, balance, hashString } from './balancer.ts';
+import { HealthCheck } from './health-check.ts';
+
+/** What a route hook sees of one server. */
+export interface ServerView {
+  readonly name: string;
+  readonly address: string;
+  readonly up: boolean;
+  readonly backup: boolean;
+  readonly weight: number;
+  /** Connections the server holds now (connecting or established). */
+  readonly active: number;
+  /** Its connection limit; 0 = unlimited. */
+  readonly maxConnections: number;
+}
+
+/** The facts of one new connection, for a route hook. */
+export interface RouteInfo {
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly frontend: string;
+  readonly backend: string;
+  readonly servers: readonly ServerView[];
+}
+
+/**
+ * Picks a server by name for a new connection, or undefined to let the balancer pick. A name
+ * that is unknown, down, full or already tried for this connection also falls back to the balancer.
+ */
+export type RouteHook = (info: RouteInfo) => string | undefined;
+
+/** What a backend needs to know about the connection it chooses for. */
+export interface Chooser {
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly frontend: string;
+  readonly route: RouteHook | undefined;
+  /** Servers already tried for this connection (a retry prefers the others). */
+  readonly tried: readonly Server[];
+}
+
+/** A waiting client, woken when a server slot frees (or when no server is left). */
+export interface Waiter extends Chooser {
+  /** A server to connect to, or null when no server is up any more. */
+  dequeued(server: Server | null): void;
+}
+
+/** `choose` found servers up but every one at its limit: the client should wait. */
+export const FULL = 'full';
+
+export interface ServerStats extends ServerView {
+  /** Connections sent to it (each connect attempt). */
+  connections: number;
+  /** Connect attempts that failed (refused, reset, timed out). */
+  failures: number;
+  /** Health checks run, and how many failed. */
+  checks: number;
+  checkFailures: number;
+}
+
+export interface BackendStats {
+  name: string;
+  balance: string;
+  queued: number;
+  /** Clients that left the queue by its timeout or because it was full. */
+  queueTimeouts: number;
+  queueFull: number;
+  servers: ServerStats[];
+}
+
+/** One server: its config, health and counters. */
+export class Server {
+  readonly name: string;
+  readonly address: HostPort;
+  weight: number;
+  maxConnections: number;
+  backup: boolean;
+  /** Stable hash of the name: `source` hashing keys on it, so a client follows the server. */
+  readonly key: number;
+  up = true;
+  active = 0;
+  connections = 0;
+  failures = 0;
+  checks = 0;
+  checkFailures = 0;
+  /** Passed / failed checks in a row (passive evidence counts as a failed check). */
+  passes = 0;
+  fails = 0;
+  check: HealthCheck | null = null;
+
+  constructor(config: ServerConfig) {
+    this.name = config.name;
+    this.address = config.address;
+    this.weight = config.weight;
+    this.maxConnections = config.maxConnections;
+    this.backup = config.backup;
+    this.key = hashString(config.name);
+  }
+
+  get hasSlot(): boolean {
+    return this.maxConnections === 0 || this.active < this.maxConnections;
+  }
+
+  view(): ServerView {
+    return {
+      name: this.name,
+      address: formatHostPort(this.address.host, this.address.port),
+      up: this.up,
+      backup: this.backup,
+      weight: this.weight,
+      active: this.active,
+      maxConnections: this.maxConnections,
+    };
+  }
+}
+
+export class Backend {
+  config: BackendConfig;
+  servers: Server[] = [];
+  readonly engine: Engine;
+  readonly log: Logger;
+  /** Smooth round-robin's running weights, one per server. */
+  private current: number[] = [];
+  private readonly queue: Waiter[] = [];
+  private draining = false;
+  queueTimeouts = 0;
+  queueFull = 0;
+
+  constructor(config: BackendConfig, engine: Engine, log: Logger) {
+    this.config = config;
+    this.engine = engine;
+    this.log = log;
+    this.update(config);
+  }
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  /**
+   * Applies a new config for this backend (reload): servers with the same name and address keep
+   * their health and counts, new ones start up, removed ones stop being checked (their
+   * established connections are untouched). New connections see the change at once.
+   */
+  update(config: BackendConfig): void {
+    const old = new Map(this.servers.map((s) => [s.name, s]));
+    this.config = config;
+    this.servers = config.servers.map((sc) => {
+      const prev = old.get(sc.name);
+      if (prev && prev.address.host === sc.address.host && prev.address.port === sc.address.port) {
+        old.delete(sc.name);
+        prev.weight = sc.weight;
+        prev.maxConnections = sc.maxConnections;
+        prev.backup = sc.backup;
+        return prev;
+      }
+      return new Server(sc);
+    });
+    for (const gone of old.values()) this.stopCheck(gone);
+    this.current = this.servers.map(() => 0);
+    this.startChecks();
+    this.drainQueue();
+  }
+
+  /** Starts (or restarts, with the current settings) the active health checks. */
+  private startChecks(): void {
+    for (const server of this.servers) {
+      this.stopCheck(server);
+      if (this.config.healthCheck) {
+        server.check = new HealthCheck(this, server, this.config.healthCheck);
+        server.check.start();
+      } else {
+        server.up = true; // without checks every server counts as up
+      }
+    }
+  }
+
+  private stopCheck(server: Server): void {
+    server.check?.stop();
+    server.check = null;
+  }
+
+  /** Stops every health check; the backend takes no more connections. */
+  stop(): void {
+    for (const server of this.servers) this.stopCheck(server);
+    for (const waiter of this.queue.splice(0)) waiter.dequeued(null);
+  }
+
+  // ─── Choosing a server ───
+
+  /**
+   * The server for a new connection: the route hook's pick if it is usable, else the balancer's
+   * among the regular servers that are up (the backup servers when none is). A retry prefers
+   * servers not tried yet. Returns FULL when servers are up but all at their limit, null when
+   * none is up.
+   */
+  choose(c: Chooser): Server | typeof FULL | null {
+    const servers = this.servers;
+    const regularUp = servers.some((s) => s.up && !s.backup && s.weight > 0);
+    const inTier = (s: Server) => s.up && s.weight > 0 && s.backup === !regularUp;
+    if (!servers.some(inTier)) return null;
+    if (c.route) {
+      const name = c.route(this.routeInfo(c));
+      const picked = name === undefined ? undefined : servers.find((s) => s.name === name);
+      if (picked?.up && picked.hasSlot && !c.tried.includes(picked)) return picked;
+    }
+    let untried = servers.map((s) => inTier(s) && !c.tried.includes(s));
+    if (!untried.includes(true)) untried = servers.map(inTier);
+    const eligible = untried.map((ok, i) => ok && (servers[i] as Server).hasSlot);
+    if (!eligible.includes(true)) return FULL;
+    const ctx: BalanceContext = {
+      eligible,
+      weights: servers.map((s) => s.weight),
+      active: servers.map((s) => s.active),
+      keys: servers.map((s) => s.key),
+      current: this.current,
+      clientHash: hashString(c.clientAddress),
+      random: Math.random,
+    };
+    return servers[balance(this.config.balance, ctx)] ?? null;
+  }
+
+  private routeInfo(c: Chooser): RouteInfo {
+    return {
+      clientAddress: c.clientAddress,
+      clientPort: c.clientPort,
+      localAddress: c.localAddress,
+      localPort: c.localPort,
+      frontend: c.frontend,
+      backend: this.name,
+      servers: this.servers.map((s) => s.view()),
+    };
+  }
+
+  /** Opens a connection to `server`; it counts as active until `release`. */
+  connect(server: Server, events: SocketEvents): EngineSocket {
+    server.active++;
+    server.connections++;
+    return this.engine.connect({ host: server.address.host, port: server.address.port, events });
+  }
+
+  /** A connection to `server` ended (or its connect failed): its slot frees. */
+  release(server: Server): void {
+    server.active--;
+    this.drainQueue();
+  }
+
+  /** A real connection reached `server`: passive evidence that it works. */
+  connectSucceeded(server: Server): void {
+    server.fails = 0;
+  }
+
+  /** A real connection to `server` failed to connect: passive evidence, counted like a failed check. */
+  connectFailed(server: Server, code: string): void {
+    server.failures++;
+    // Without active checks nothing would bring the server back: only checks mark servers down.
+    if (server.check) this.observe(server, false, `connect failed (${code})`);
+    this.release(server);
+  }
+
+  /** Records one check result (or passive evidence); moves the server up or down on rise / fall. */
+  observe(server: Server, ok: boolean, detail: string): void {
+    const hc = this.config.healthCheck;
+    if (!hc || !this.servers.includes(server)) return;
+    if (ok) {
+      server.fails = 0;
+      server.passes++;
+      if (!server.up && server.passes >= hc.rise) {
+        server.up = true;
+        this.log.warn({ backend: this.name, server: server.name }, `server ${server.name} is up`);
+        this.drainQueue();
+      }
+    } else {
+      server.passes = 0;
+      server.fails++;
+      if (server.up && server.fails >= hc.fall) {
+        server.up = false;
+        this.log.warn(
+          { backend: this.name, server: server.name, detail },
+          `server ${server.name} is down: ${detail}`,
+        );
+        if (!this.servers.some((s) => s.up && s.weight > 0)) this.drainQueue();
+      }
+    }
+  }
+
+  // ─── The queue: clients waiting for a server slot ───
+
+  /** Adds a waiting client; false when the queue is full (the client should be closed). */
+  enqueue(waiter: Waiter): boolean {
+    if (this.queue.length >= this.config.maxQueued) {
+      this.queueFull++;
+      return false;
+    }
+    this.queue.push(waiter);
+    return true;
+  }
+
+  /** Takes a client out of the queue (it left, or its queue timeout passed). */
+  dequeue(waiter: Waiter, timedOut: boolean): void {
+    const i = this.queue.indexOf(waiter);
+    if (i >= 0) this.queue.splice(i, 1);
+    if (timedOut) this.queueTimeouts++;
+  }
+
+  /** Hands freed slots to waiting clients, first come first served. */
+  private drainQueue(): void {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) {
+        const waiter = this.queue[0] as Waiter;
+        const choice = this.choose(waiter);
+        if (choice === FULL) break;
+        this.queue.shift();
+        waiter.dequeued(choice);
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  stats(): BackendStats {
+    return {
+      name: this.name,
+      balance: this.config.balance,
+      queued: this.queue.length,
+      queueTimeouts: this.queueTimeouts,
+      queueFull: this.queueFull,
+      servers: this.servers.map((s) => ({
+        ...s.view(),
+        connections: s.connections,
+        failures: s.failures,
+        checks: s.checks,
+        checkFailures: s.checkFailures,
+      })),
+    };
+  }
+}

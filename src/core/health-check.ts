@@ -1,0 +1,132 @@
+/**
+ * Active health checks of one server, through the engine's connect (so they run on either
+ * engine). Every `interval` a probe connects; with `send` it writes those bytes, with `expect` it
+ * waits for a reply starting with those bytes; otherwise connecting is the pass. A probe that
+ * takes longer than `timeout` fails. The result goes to the backend, which applies rise / fall.
+ */
+import type { HealthCheckConfig } from '../config/schema.ts';
+import type { EngineSocket, SocketEvents } from '../engine/engine.ts';
+import type { Backend, Server } from './backend.ts';
+
+export class HealthCheck {
+  readonly backend: Backend;
+  readonly server: Server;
+  readonly config: HealthCheckConfig;
+  readonly send: Buffer | null;
+  readonly expect: Buffer | null;
+  /** The probe in flight, if any: one at a time per server. */
+  probe: Probe | null = null;
+  private interval: ReturnType<typeof setInterval> | undefined;
+
+  constructor(backend: Backend, server: Server, config: HealthCheckConfig) {
+    this.backend = backend;
+    this.server = server;
+    this.config = config;
+    this.send = config.send === undefined ? null : Buffer.from(config.send);
+    this.expect = config.expect === undefined ? null : Buffer.from(config.expect);
+  }
+
+  /** Checks every interval; unref'd, so checks never keep a process alive. */
+  start(): void {
+    if (this.interval) return;
+    this.interval = setInterval(runCheck, this.config.interval, this);
+    this.interval.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.interval);
+    this.interval = undefined;
+    this.probe?.finish(null);
+  }
+
+  /** A probe ended; null means it was cancelled (no verdict). */
+  result(probe: Probe, ok: boolean | null, detail: string): void {
+    if (this.probe === probe) this.probe = null;
+    if (ok === null) return;
+    this.server.checks++;
+    if (!ok) this.server.checkFailures++;
+    this.backend.observe(this.server, ok, detail);
+  }
+}
+
+function runCheck(check: HealthCheck): void {
+  if (check.probe !== null) return; // the last one is still running; its timeout will end it
+  const probe = new Probe(check);
+  check.probe = probe;
+  probe.socket = check.backend.engine.connect({
+    host: check.server.address.host,
+    port: check.server.address.port,
+    events: probe,
+  });
+  const timeout = check.config.timeout > 0 ? check.config.timeout : check.config.interval;
+  probe.timer = setTimeout(probeTimedOut, timeout, probe);
+  probe.timer.unref();
+}
+
+function probeTimedOut(probe: Probe): void {
+  probe.finish(false, 'check timed out');
+}
+
+/** One check's connection. */
+class Probe implements SocketEvents {
+  readonly check: HealthCheck;
+  socket: EngineSocket | null = null;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Reply bytes so far, while an `expect` is pending. */
+  private reply: Buffer | null = null;
+  private replied = 0;
+  private done = false;
+
+  constructor(check: HealthCheck) {
+    this.check = check;
+  }
+
+  onOpen(): void {
+    const { send, expect } = this.check;
+    const socket = this.socket as EngineSocket;
+    if (send !== null && send.length > 0) {
+      // `send` is never modified, so the engine may keep it for a held write.
+      const taken = socket.tryWrite(send, send.length);
+      if (taken < send.length) socket.writeHeld(send.subarray(taken), send.length - taken);
+    }
+    if (expect === null) this.finish(true);
+    else this.reply = Buffer.alloc(expect.length);
+  }
+
+  onData(data: Buffer, n: number): void {
+    const expect = this.check.expect;
+    const reply = this.reply;
+    if (expect === null || reply === null || this.done) return;
+    const take = Math.min(n, reply.length - this.replied);
+    data.copy(reply, this.replied, 0, take);
+    this.replied += take;
+    if (!reply.subarray(0, this.replied).equals(expect.subarray(0, this.replied))) {
+      this.finish(false, 'unexpected reply');
+    } else if (this.replied === expect.length) {
+      this.finish(true);
+    }
+  }
+
+  onDrain(): void {}
+
+  onEnd(): void {
+    this.finish(false, 'closed before the expected reply');
+  }
+
+  onError(code: string): void {
+    this.finish(false, `check failed (${code})`);
+  }
+
+  onClose(): void {
+    this.finish(false, 'closed');
+  }
+
+  /** Ends the probe once: closes its socket and reports the verdict (null: cancelled). */
+  finish(ok: boolean | null, detail = 'check passed'): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.socket?.destroy();
+    this.check.result(this, ok, detail);
+  }
+}
