@@ -1,19 +1,23 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ProxyServer } from './core/proxy.ts';
+import { type ProxyHandle, startValidated } from './api.ts';
+import type { Config } from './config/schema.ts';
 import { defaults } from './defaults.ts';
 import type { EngineName } from './engine/engine.ts';
 import { handOff } from './engine/handoff.ts';
 import { createEngine, runtimeEngineName } from './engine/select.ts';
-import { ErrorCode, SwitchyardError } from './errors.ts';
+import { ConfigError, ErrorCode, SwitchyardError } from './errors.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from './log.ts';
-import { formatHostPort, type HostPort, parseDuration, parseHostPort, parseSize } from './units.ts';
+import { type HostPort, parseDuration, parseHostPort, parseSize } from './units.ts';
 
-const USAGE = `Usage: switchyard --listen HOST:PORT --backend HOST:PORT [options]
+const USAGE = `Usage: switchyard --config FILE [--log-level LEVEL] [--engine node|bun]
+       switchyard --listen HOST:PORT --backend HOST:PORT [options]
 
-Forwards every TCP connection accepted on --listen to --backend.
+With --config, runs the frontends and backends of a YAML file (see the README). Without it,
+forwards every TCP connection accepted on --listen to --backend (one frontend, one server).
 
 Options:
+  --config FILE             YAML config: frontends, backends, servers, health checks
   --listen HOST:PORT        address to accept on ([::1]:PORT for IPv6)     (required)
   --backend HOST:PORT       server to forward to                            (required)
   --max-connections N       simultaneous clients; more are closed at once   (default ${defaults.maxConnections})
@@ -44,7 +48,19 @@ export interface CliSettings {
 export type CliCommand =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: 'run'; settings: CliSettings };
+  | { kind: 'run'; settings: CliSettings }
+  | { kind: 'run-config'; file: string; logLevel: LogLevel; engine: EngineName };
+
+/** Options that describe the one-server shorthand, so cannot be mixed with --config. */
+const SHORTHAND_OPTIONS = [
+  'listen',
+  'backend',
+  'max-connections',
+  'buffer-size',
+  'connect-timeout',
+  'idle-timeout',
+  'half-closed-timeout',
+] as const;
 
 /** Parses argv (without node and script). Throws SwitchyardError(INVALID_ARGUMENT) naming the argument. */
 export function parseCli(argv: string[]): CliCommand {
@@ -55,6 +71,7 @@ export function parseCli(argv: string[]): CliCommand {
       strict: true,
       allowPositionals: false,
       options: {
+        config: { type: 'string' },
         listen: { type: 'string' },
         backend: { type: 'string' },
         'max-connections': { type: 'string' },
@@ -74,6 +91,23 @@ export function parseCli(argv: string[]): CliCommand {
   if (values.help) return { kind: 'help' };
   if (values.version) return { kind: 'version' };
   const str = (key: string) => values[key] as string | undefined;
+  const logLevel = optional(str('log-level'), defaults.logLevel as LogLevel, (v) => {
+    if (!(LOG_LEVELS as readonly string[]).includes(v)) {
+      throw invalid('--log-level', `expected one of ${LOG_LEVELS.join(', ')}, got "${v}"`);
+    }
+    return v as LogLevel;
+  });
+  const engine = optional(str('engine'), runtimeEngineName(), (v) => {
+    if (v !== 'node' && v !== 'bun') throw invalid('--engine', `expected node or bun, got "${v}"`);
+    return v;
+  });
+  const configFile = str('config');
+  if (configFile !== undefined) {
+    for (const key of SHORTHAND_OPTIONS) {
+      if (str(key) !== undefined) throw invalid(`--${key}`, 'cannot be combined with --config');
+    }
+    return { kind: 'run-config', file: configFile, logLevel, engine };
+  }
   const required = (key: string, what: string): string => {
     const v = str(key);
     if (v === undefined)
@@ -98,16 +132,6 @@ export function parseCli(argv: string[]): CliCommand {
   });
   const duration = (key: string, fallback: number) =>
     optional(str(key), fallback, (v) => parseDuration(v, `--${key}`));
-  const logLevel = optional(str('log-level'), defaults.logLevel as LogLevel, (v) => {
-    if (!(LOG_LEVELS as readonly string[]).includes(v)) {
-      throw invalid('--log-level', `expected one of ${LOG_LEVELS.join(', ')}, got "${v}"`);
-    }
-    return v as LogLevel;
-  });
-  const engine = optional(str('engine'), runtimeEngineName(), (v) => {
-    if (v !== 'node' && v !== 'bun') throw invalid('--engine', `expected node or bun, got "${v}"`);
-    return v;
-  });
   return {
     kind: 'run',
     settings: {
@@ -121,6 +145,37 @@ export function parseCli(argv: string[]): CliCommand {
       logLevel,
       engine,
     },
+  };
+}
+
+/** The shorthand as a config: one frontend, one backend of one server. */
+export function shorthandConfig(s: CliSettings): Config {
+  return {
+    frontends: [
+      { name: 'default', listen: s.listen, backend: 'default', maxConnections: s.maxConnections },
+    ],
+    backends: [
+      {
+        name: 'default',
+        balance: defaults.balance,
+        connectTimeout: s.connectTimeoutMs,
+        retries: defaults.retries,
+        queueTimeout: defaults.queueTimeoutMs,
+        maxQueued: defaults.maxQueued,
+        healthCheck: undefined,
+        servers: [
+          {
+            name: 'default',
+            address: s.backend,
+            weight: defaults.weight,
+            maxConnections: defaults.serverMaxConnections,
+            backup: false,
+          },
+        ],
+      },
+    ],
+    timeouts: { idle: s.idleTimeoutMs, halfClosed: s.halfClosedTimeoutMs },
+    bufferSize: s.bufferSize,
   };
 }
 
@@ -140,9 +195,23 @@ function version(): string {
 /** Runs the CLI. Resolves with the exit code once the proxy has stopped (or failed to start). */
 export async function run(argv: string[] = process.argv.slice(2)): Promise<number> {
   let command: CliCommand;
+  let config: Config | undefined;
   try {
     command = parseCli(argv);
+    if (command.kind === 'run-config') {
+      // Loaded only here: the YAML and schema libraries would slow every other start.
+      const { loadConfigFile } = await import('./config/load.ts');
+      config = loadConfigFile(command.file);
+    }
   } catch (err) {
+    if (err instanceof ConfigError) {
+      // One problem per line, `path.to.key: reason`, after one line saying what failed.
+      const n = err.problems.length;
+      process.stderr.write(
+        `switchyard: invalid config, ${n} problem${n === 1 ? '' : 's'}:\n${err.problems.join('\n')}\n`,
+      );
+      return 2;
+    }
     if (err instanceof SwitchyardError && err.code === ErrorCode.INVALID_ARGUMENT) {
       process.stderr.write(`switchyard: ${err.message} (see --help)\n`);
       return 2;
@@ -157,25 +226,20 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
     process.stdout.write(`${version()}\n`);
     return 0;
   }
-  const s = command.settings;
+  const { logLevel, engine: engineName } = command.kind === 'run' ? command.settings : command;
   // Each engine runs on its own runtime: the other one takes over this command.
-  if (s.engine !== runtimeEngineName()) return handOff(s.engine, argv);
-  const log = createLogger(s.logLevel);
-  let proxy: ProxyServer;
+  if (engineName !== runtimeEngineName()) return handOff(engineName, argv);
+  const valid = command.kind === 'run' ? shorthandConfig(command.settings) : (config as Config);
+  const log = createLogger(logLevel);
+  let proxy: ProxyHandle;
   try {
-    const engine = await createEngine(s.engine, { readSize: s.bufferSize });
-    proxy = new ProxyServer({ ...s, engine, log });
-    await proxy.start();
+    const engine = await createEngine(engineName, { readSize: valid.bufferSize });
+    proxy = await startValidated(valid, { engine, log });
   } catch (err) {
     const code = (err as { code?: string }).code;
     log.fatal({ code, err: (err as Error).message }, 'cannot start');
     return 1;
   }
-  const where = formatHostPort(proxy.address.host, proxy.address.port);
-  log.info(
-    { listen: where, backend: formatHostPort(s.backend.host, s.backend.port), engine: s.engine },
-    `switchyard listening on ${where}`,
-  );
   return new Promise<number>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       log.info({ signal }, 'stopping: no new connections');

@@ -1,4 +1,32 @@
 /** switchyard's library surface. */
+export type { CreateProxyOptions, ProxyHandle, SwitchyardStats } from './api.ts';
+export { createProxy } from './api.ts';
+export { loadConfigFile, parseConfig, parseConfigYaml } from './config/load.ts';
+export type {
+  BackendConfig,
+  BalanceAlgorithm,
+  Config,
+  ConfigInput,
+  FrontendConfig,
+  HealthCheckConfig,
+  ServerConfig,
+} from './config/schema.ts';
+export type {
+  BackendStats,
+  RouteHook,
+  RouteInfo,
+  ServerStats,
+  ServerView,
+} from './core/backend.ts';
+export type { BalanceContext } from './core/balancer.ts';
+export {
+  balance,
+  hashString,
+  leastConnections,
+  powerOfTwoChoices,
+  smoothRoundRobin,
+  sourceHash,
+} from './core/balancer.ts';
 export { BufferPool } from './core/buffer-pool.ts';
 export type { ConnectionInfo, ProxyOptions, ProxyStats } from './core/proxy.ts';
 export { ProxyServer } from './core/proxy.ts';
@@ -7,5 +35,6 @@ export { isLegal, State, TRANSITIONS } from './core/state.ts';
 export { defaults } from './defaults.ts';
 export type { Engine, EngineName, EngineSocket, SocketEvents } from './engine/engine.ts';
 export { createEngine, runtimeEngineName } from './engine/select.ts';
-export { ErrorCode, SwitchyardError } from './errors.ts';
+export { ConfigError, ErrorCode, SwitchyardError } from './errors.ts';
 export { createLogger } from './log.ts';
+export type { HostPort } from './units.ts';

@@ -8,6 +8,7 @@ import net from 'node:net';
 import { createInterface, type Interface } from 'node:readline';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { SwitchyardStats } from '../src/api.ts';
 import type { ConnectionInfo, ProxyStats } from '../src/core/proxy.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -82,6 +83,62 @@ export async function startProxy(
   engine: 'node' | 'bun' = ENGINES[0] ?? 'node',
   limits: { nofile?: number } = {},
 ): Promise<ProxyProcess> {
+  const p = await spawnProxy(t, config, engine, limits);
+  return {
+    port: p.port,
+    pid: p.pid,
+    child: p.child,
+    stats: () => p.ask('stats') as Promise<ProxyStats>,
+    connections: () => p.ask('connections') as Promise<ConnectionInfo[]>,
+    rss: () => rssOf(p.pid),
+    fdCount: () => readdirSync(`/proc/${p.pid}/fd`).length,
+    socketInodes: () => socketInodesOf(p.pid),
+  };
+}
+
+/** A full config (frontends, backends) running in a child process. */
+export interface BalancerProcess {
+  /** Each frontend's port, by name. */
+  ports: Record<string, number>;
+  /** The first frontend's port. */
+  port: number;
+  pid: number;
+  child: ChildProcess;
+  stats(): Promise<SwitchyardStats>;
+  /** Applies a new config; resolves with the ports after it. */
+  reload(config: Record<string, unknown>): Promise<Record<string, number>>;
+}
+
+/** Starts a full config (the YAML shape, as an object) on `engine`'s runtime, stopped in t.after. */
+export async function startBalancer(
+  t: TestContext,
+  config: Record<string, unknown>,
+  engine: 'node' | 'bun' = ENGINES[0] ?? 'node',
+): Promise<BalancerProcess> {
+  const p = await spawnProxy(t, config, engine, {});
+  return {
+    ports: p.ports,
+    port: p.port,
+    pid: p.pid,
+    child: p.child,
+    stats: () => p.ask('stats') as Promise<SwitchyardStats>,
+    reload: async (next) => {
+      const reply = (await p.ask(`reload ${JSON.stringify(next)}`)) as {
+        ports?: Record<string, number>;
+        error?: string;
+      };
+      if (reply.error !== undefined) throw new Error(reply.error);
+      return reply.ports ?? {};
+    },
+  };
+}
+
+async function spawnProxy(
+  t: TestContext,
+  config: Record<string, unknown>,
+  engine: 'node' | 'bun',
+  limits: { nofile?: number },
+) {
   const argv = [
     runtimeFor(engine),
     `${ROOT}test/fixtures/proxy-process.ts`,
@@ -106,22 +163,17 @@ export async function startProxy(
       throw new Error(`proxy process exited with ${code} before listening`);
     }),
   ]);
-  const { port, pid } = JSON.parse(first);
-  const ask = async (command: string) => {
+  const { port, ports, pid } = JSON.parse(first) as {
+    port: number;
+    ports: Record<string, number>;
+    pid: number;
+  };
+  const ask = async (command: string): Promise<unknown> => {
     const reply = next();
     child.stdin?.write(`${command}\n`);
     return JSON.parse(await reply);
   };
-  return {
-    port,
-    pid,
-    child,
-    stats: () => ask('stats'),
-    connections: () => ask('connections'),
-    rss: () => rssOf(pid),
-    fdCount: () => readdirSync(`/proc/${pid}/fd`).length,
-    socketInodes: () => socketInodesOf(pid),
-  };
+  return { port, ports, pid, child, ask };
 }
 
 export function rssOf(pid: number): number {

@@ -34,17 +34,36 @@ const duration = z
     }
   });
 
-/** `HOST:PORT`, `[IPv6]:PORT` or `:PORT`; parses to `{ host, port }`. */
-const address = z
-  .string({ error: orRequired('expected HOST:PORT') })
-  .transform((value, ctx): HostPort => {
+/**
+ * `HOST:PORT`, `[IPv6]:PORT` or `:PORT`; parses to `{ host, port }`. An already parsed
+ * `{ host, port }` is taken as is, so a parsed Config is valid input again (reload).
+ */
+const address = z.unknown().transform((value, ctx): HostPort => {
+  if (typeof value === 'string') {
     try {
       return parseHostPort(value, 'address');
     } catch {
       ctx.addIssue({ code: 'custom', message: `expected HOST:PORT, got "${value}"` });
       return z.NEVER;
     }
+  }
+  const hp = value as Partial<HostPort> | null;
+  if (
+    typeof hp === 'object' &&
+    hp !== null &&
+    typeof hp.host === 'string' &&
+    Number.isInteger(hp.port) &&
+    (hp.port as number) >= 0 &&
+    (hp.port as number) <= 65535
+  ) {
+    return { host: hp.host, port: hp.port as number };
+  }
+  ctx.addIssue({
+    code: 'custom',
+    message: value === undefined ? 'required' : 'expected HOST:PORT',
   });
+  return z.NEVER;
+});
 
 /** A size as text (`16k`) or bytes. */
 const size = z

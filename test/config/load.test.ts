@@ -1,0 +1,162 @@
+// The config file: YAML -> validated config, and every problem of a bad one.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseConfig, parseConfigYaml } from '../../src/config/load.ts';
+import { defaults } from '../../src/defaults.ts';
+import { ConfigError, ErrorCode } from '../../src/errors.ts';
+
+const ISSUE_EXAMPLE = `
+frontends:
+  - name: web
+    listen: 127.0.0.1:8080          # several frontends, each its own listener
+    backend: app
+    maxConnections: 1024
+backends:
+  - name: app
+    balance: roundrobin             # roundrobin | leastconn | source | random
+    connectTimeout: 2s
+    retries: 2                      # on connect failure, try another server
+    healthCheck: { interval: 1s, timeout: 500ms, rise: 2, fall: 2 }
+    servers:
+      - { name: a, address: 127.0.0.1:9001, weight: 2 }
+      - { name: b, address: 127.0.0.1:9002, maxConnections: 100 }
+      - { name: c, address: 127.0.0.1:9003, backup: true }
+timeouts: { idle: 1h, halfClosed: 30s }
+`;
+
+test("the issue's example parses: durations in ms, addresses parsed, defaults filled in", () => {
+  const config = parseConfigYaml(ISSUE_EXAMPLE);
+  const [web] = config.frontends;
+  assert.deepEqual(web, {
+    name: 'web',
+    listen: { host: '127.0.0.1', port: 8080 },
+    backend: 'app',
+    maxConnections: 1024,
+  });
+  const app = config.backends[0];
+  assert.ok(app);
+  assert.equal(app.connectTimeout, 2000);
+  assert.equal(app.queueTimeout, defaults.queueTimeoutMs);
+  assert.deepEqual(app.healthCheck, { interval: 1000, timeout: 500, rise: 2, fall: 2 });
+  assert.deepEqual(
+    app.servers.map((s) => [s.name, s.address.port, s.weight, s.maxConnections, s.backup]),
+    [
+      ['a', 9001, 2, 0, false],
+      ['b', 9002, 1, 100, false],
+      ['c', 9003, 1, 0, true],
+    ],
+  );
+  assert.deepEqual(config.timeouts, { idle: 3_600_000, halfClosed: 30_000 });
+});
+
+test('a minimal config gets every default from defaults.ts', () => {
+  const config = parseConfig({
+    frontends: [{ name: 'f', listen: ':8080', backend: 'b' }],
+    backends: [{ name: 'b', servers: [{ name: 's', address: 'localhost:9000' }] }],
+  });
+  const b = config.backends[0];
+  assert.ok(b);
+  assert.equal(b.balance, defaults.balance);
+  assert.equal(b.retries, defaults.retries);
+  assert.equal(b.connectTimeout, defaults.connectTimeoutMs);
+  assert.equal(b.maxQueued, defaults.maxQueued);
+  assert.equal(b.healthCheck, undefined);
+  assert.equal(config.frontends[0]?.maxConnections, defaults.maxConnections);
+  assert.equal(config.frontends[0]?.listen.host, '0.0.0.0');
+  assert.equal(config.bufferSize, defaults.bufferSize);
+  // Health check defaults when the section is there but empty.
+  const hc = parseConfig({
+    frontends: [{ name: 'f', listen: ':8080', backend: 'b' }],
+    backends: [{ name: 'b', healthCheck: {}, servers: [{ name: 's', address: ':9000' }] }],
+  }).backends[0]?.healthCheck;
+  assert.deepEqual(hc, {
+    interval: defaults.healthCheckIntervalMs,
+    timeout: defaults.healthCheckTimeoutMs,
+    rise: defaults.healthCheckRise,
+    fall: defaults.healthCheckFall,
+  });
+});
+
+test('a parsed config is valid input again (what reload gets)', () => {
+  const config = parseConfigYaml(ISSUE_EXAMPLE);
+  assert.deepEqual(parseConfig(config), config);
+});
+
+test('a bad file lists every problem, one `path.to.key: reason` per line', () => {
+  const bad = `
+frontends:
+  - name: web
+    listen: nowhere
+    backend: ap
+    colour: red
+  - name: web
+    listen: 127.0.0.1:8080
+    backend: app
+  - name: api
+    listen: 127.0.0.1:8080
+    backend: app
+backends:
+  - name: app
+    balance: fastest
+    connectTimeout: soon
+    retries: -1
+    healthCheck: { interval: 0, rise: 0 }
+    servers:
+      - { name: a, address: 127.0.0.1:0, weight: "2" }
+      - { name: a }
+timeouts: { idle: 1h, halfClosed: 30 s }
+`;
+  const err = (() => {
+    try {
+      parseConfigYaml(bad);
+    } catch (e) {
+      return e;
+    }
+    assert.fail('accepted a bad config');
+  })();
+  assert.ok(err instanceof ConfigError);
+  assert.equal(err.code, ErrorCode.INVALID_CONFIG);
+  const expected = [
+    /^frontends\.0\.listen: expected HOST:PORT, got "nowhere"$/,
+    /^frontends\.0\.colour: unknown key$/,
+    /^frontends\.0\.backend: no backend named "ap"$/,
+    /^frontends\.1\.name: duplicate frontend name "web"$/,
+    /^frontends\.2\.listen: 127\.0\.0\.1:8080 is already the listen address of frontends\.1$/,
+    /^backends\.0\.balance: .*roundrobin.*leastconn.*source.*random/,
+    /^backends\.0\.connectTimeout: expected a duration .*"soon"$/,
+    /^backends\.0\.retries: .*>=0/,
+    /^backends\.0\.healthCheck\.interval: must be more than 0$/,
+    /^backends\.0\.healthCheck\.rise: .*>=1/,
+    /^backends\.0\.servers\.0\.address: port 0 is not a server port$/,
+    /^backends\.0\.servers\.0\.weight: expected number, received string$/,
+    /^backends\.0\.servers\.1\.address: required$/,
+    /^backends\.0\.servers\.1\.name: duplicate server name "a"$/,
+    /^timeouts\.halfClosed: expected a duration .*"30 s"$/,
+  ];
+  for (const pattern of expected) {
+    assert.ok(
+      err.problems.some((p) => pattern.test(p)),
+      `missing ${pattern}\n${err.problems.join('\n')}`,
+    );
+  }
+  assert.equal(err.problems.length, expected.length, err.problems.join('\n'));
+});
+
+test('YAML syntax errors and empty files are config errors too', () => {
+  assert.throws(
+    () => parseConfigYaml('frontends: [1\nbackends: 2', 'x.yaml'),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.problems[0] ?? '', /^x\.yaml: .*line \d+/);
+      return true;
+    },
+  );
+  assert.throws(
+    () => parseConfigYaml(''),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.deepEqual(e.problems, ['frontends: required', 'backends: required']);
+      return true;
+    },
+  );
+});
