@@ -1,14 +1,19 @@
 /**
- * One coarse timer shared by every connection's timeouts (connect, idle, half-closed), in the
- * spirit of undici's: thousands of connections cost one interval, not one setTimeout each.
+ * One coarse timer shared by every connection's timeouts (connect, idle, half-closed, queue), in
+ * the spirit of undici's: thousands of connections cost one timer, not one setTimeout each.
  *
  * A hashed wheel with lazy rescheduling: an entry sits in the slot of the deadline it had when it
  * was filed. When the slot comes round, the entry is asked for its current deadline — activity
  * since filing pushes it later, so it is filed again instead of expiring. Activity therefore costs
  * one field store (`lastActivity = wheel.now`), never a timer operation.
+ *
+ * The wheel sleeps until the earliest slot that holds an entry is due, rather than ticking at a
+ * fixed rate: 4,000 idle connections whose deadlines are an hour away wake the process about once
+ * per wheel turn, not ten times a second (idle CPU on the benchmark was 0.12 % on Node and 0.26 %
+ * on Bun with a fixed 100 ms interval). Deadlines fire up to one tick late.
  */
 export interface TimerEntry {
-  /** The absolute deadline now, in wheel milliseconds; 0 means none (drop the entry). */
+  /** The absolute deadline now, in epoch milliseconds; 0 means none (drop the entry). */
   deadline(): number;
   /** Called once when the deadline has passed. */
   expire(): void;
@@ -19,30 +24,44 @@ export interface TimerEntry {
 }
 
 export class TimerWheel {
-  /** Coarse clock in milliseconds, refreshed every tick. Read it instead of Date.now() per event. */
-  now: number;
   private readonly tickMs: number;
   private readonly slots: TimerEntry[][];
-  private cursor: number;
-  private handle: ReturnType<typeof setInterval> | undefined;
+  /** Entries filed, all slots together. */
+  private filed = 0;
+  /** The time (epoch ms) of the last slot handled: every slot up to it has run. */
+  private doneUpTo: number;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the armed timer fires, or Infinity when none is armed. */
+  private wakeAt = Number.POSITIVE_INFINITY;
+  private running = false;
+  private readonly onTimer = () => {
+    this.timer = undefined;
+    this.wakeAt = Number.POSITIVE_INFINITY;
+    this.tick();
+  };
 
   constructor(tickMs: number, slotCount = 1024) {
     this.tickMs = tickMs;
     this.slots = Array.from({ length: slotCount }, () => []);
-    this.now = Date.now();
-    this.cursor = this.slotFor(this.now);
+    this.doneUpTo = this.slotStart(Date.now());
   }
 
-  /** Starts ticking. The interval is unref'd: the wheel never keeps a process alive. */
+  /** The clock timeouts are measured on (epoch milliseconds). */
+  get now(): number {
+    return Date.now();
+  }
+
+  /** Starts firing deadlines. The timer is unref'd: the wheel never keeps a process alive. */
   start(): void {
-    if (this.handle) return;
-    this.handle = setInterval(() => this.tick(), this.tickMs);
-    this.handle.unref();
+    this.running = true;
+    this.arm();
   }
 
   stop(): void {
-    if (this.handle) clearInterval(this.handle);
-    this.handle = undefined;
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.wakeAt = Number.POSITIVE_INFINITY;
   }
 
   /** Files (or refiles) an entry by its current deadline. */
@@ -50,13 +69,22 @@ export class TimerWheel {
     this.cancel(entry);
     const at = entry.deadline();
     if (at === 0) return;
-    // Past the wheel's horizon, file it in the farthest slot; it is refiled when reached.
-    const horizon = this.now + (this.slots.length - 1) * this.tickMs;
-    const slot = this.slotFor(Math.max(Math.min(at, horizon), this.now + this.tickMs));
+    // An empty wheel may have slept for long: catch up (nothing is filed, so nothing is skipped).
+    if (this.filed === 0) {
+      this.doneUpTo = Math.max(this.doneUpTo, this.slotStart(Date.now()) - this.tickMs);
+    }
+    // Never file into a slot already handled; past the horizon, file at the horizon and refile.
+    const earliest = this.doneUpTo + this.tickMs;
+    const horizon = this.doneUpTo + (this.slots.length - 1) * this.tickMs;
+    const due = this.slotStart(Math.min(Math.max(at, earliest), horizon));
+    const slot = this.slotIndex(due);
     const list = this.slots[slot] as TimerEntry[];
     entry.wheelSlot = slot;
     entry.wheelIndex = list.length;
     list.push(entry);
+    this.filed++;
+    // Wake when the slot after the deadline's starts, so the deadline has passed by then.
+    if (this.running && due + this.tickMs < this.wakeAt) this.armAt(due + this.tickMs);
   }
 
   /** Takes an entry out of the wheel in O(1), so a closed connection is not kept alive by it. */
@@ -69,34 +97,62 @@ export class TimerWheel {
       last.wheelIndex = entry.wheelIndex;
     }
     entry.wheelSlot = -1;
+    this.filed--;
   }
 
-  /** Advances the clock and handles every slot it passed. Public for tests. */
+  /** Handles every slot whose time has come by `now`. Public for tests. */
   tick(now = Date.now()): void {
-    this.now = now;
-    const target = this.slotFor(now);
-    while (this.cursor !== target) {
-      this.cursor = (this.cursor + 1) % this.slots.length;
-      this.runSlot(this.cursor);
+    const target = this.slotStart(now) - this.tickMs;
+    // More than a turn behind (the wheel slept): one pass over every slot is enough.
+    const steps = Math.min((target - this.doneUpTo) / this.tickMs, this.slots.length);
+    for (let i = 0; i < steps; i++) {
+      this.doneUpTo += this.tickMs;
+      this.runSlot(this.slotIndex(this.doneUpTo), now);
     }
+    if (target > this.doneUpTo) this.doneUpTo = target;
+    this.arm();
   }
 
-  private runSlot(index: number): void {
+  private runSlot(index: number, now: number): void {
     const due = this.slots[index] as TimerEntry[];
     if (due.length === 0) return;
     this.slots[index] = [];
+    this.filed -= due.length;
     // Unfile them all first: expiring one may cancel another, which must not touch the new slot.
     for (const entry of due) entry.wheelSlot = -1;
     for (const entry of due) {
       if (entry.wheelSlot !== -1) continue; // refiled while an earlier one expired
       const at = entry.deadline();
       if (at === 0) continue;
-      if (at <= this.now) entry.expire();
+      if (at <= now) entry.expire();
       else this.schedule(entry);
     }
   }
 
-  private slotFor(ms: number): number {
-    return Math.floor(ms / this.tickMs) % this.slots.length;
+  /** Arms the timer for the earliest slot holding an entry; none when the wheel is empty. */
+  private arm(): void {
+    if (!this.running || this.filed === 0) return;
+    for (let i = 1; i <= this.slots.length; i++) {
+      const due = this.doneUpTo + i * this.tickMs;
+      if ((this.slots[this.slotIndex(due)] as TimerEntry[]).length > 0) {
+        if (due + this.tickMs < this.wakeAt) this.armAt(due + this.tickMs);
+        return;
+      }
+    }
+  }
+
+  private armAt(at: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.wakeAt = at;
+    this.timer = setTimeout(this.onTimer, Math.max(0, at - Date.now()));
+    this.timer.unref();
+  }
+
+  private slotStart(ms: number): number {
+    return Math.floor(ms / this.tickMs) * this.tickMs;
+  }
+
+  private slotIndex(slotStartMs: number): number {
+    return (slotStartMs / this.tickMs) % this.slots.length;
   }
 }

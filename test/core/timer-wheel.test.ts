@@ -58,3 +58,25 @@ test('an entry whose deadline became 0 is dropped', () => {
   wheel.tick(t0 + 500);
   assert.deepEqual(fired, []);
 });
+
+test('on a real clock: the wheel wakes for the earliest deadline, also after sleeping empty', async () => {
+  const wheel = new TimerWheel(50, 64);
+  wheel.start();
+  await new Promise((r) => setTimeout(r, 120)); // empty: nothing armed, the wheel sleeps
+  const fired: number[] = [];
+  const started = Date.now();
+  const late = entry(() => started + 400, [], 'late');
+  late.expire = () => fired.push(Date.now() - started);
+  const soon = entry(() => started + 150, [], 'soon');
+  soon.expire = () => fired.push(Date.now() - started);
+  wheel.schedule(late);
+  wheel.schedule(soon); // earlier than what the wheel is armed for: it re-arms
+  await new Promise((r) => setTimeout(r, 600));
+  wheel.stop();
+  assert.equal(fired.length, 2);
+  const [a, b] = fired as [number, number];
+  assert.ok(a >= 150, `soon fired at ${a} ms, not before its deadline`);
+  // Had the wheel not re-armed for the earlier entry, it would have slept until `late`.
+  assert.ok(a < 400, `soon fired at ${a} ms, before late's deadline`);
+  assert.ok(b >= 400, `late fired at ${b} ms, not before its deadline`);
+});
