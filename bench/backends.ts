@@ -25,9 +25,9 @@ export const MAX_CONNECTIONS = 9000;
  * nginx as the HTTP origin: GET /small answers 12 bytes, GET /bulk 1 MiB from a file.
  * Keep-alive is effectively unlimited so the keep-alive scenarios never reconnect.
  *
- * sendfile stays off, nginx's default: measured here, sendfile on made every proxy's CPU per MiB
- * rise by about 40 % (HAProxy 720-825 instead of 490-530 µs/MiB), a cost of the origin's choice
- * rather than of the proxy, and it moved the numbers away from the issue's reference.
+ * sendfile stays off, nginx's default: measured here, sendfile on made HAProxy's CPU per MiB rise
+ * by about 40 % (720-825 instead of 490-530 µs/MiB), a cost of the origin's choice rather than of
+ * the proxy, and it moved the numbers away from the issue's reference.
  */
 export async function startOrigin(nginx: string, dir: string): Promise<Backend> {
   const port = await freePort();
