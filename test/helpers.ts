@@ -253,3 +253,123 @@ export async function waitFor(check: () => boolean | Promise<boolean>, ms: numbe
 export function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
+
+/** A backend that answers every connection with its name (and FIN, unless `hold`). */
+export interface NamedServer {
+  name: string;
+  port: number;
+  /** Connections it accepted since start (or the last restart). */
+  hits: number;
+  /** Time of the first connection since the last restart, or 0. */
+  firstHitAt: number;
+  /** Sockets it holds open (with `hold`). */
+  sockets: Set<net.Socket>;
+  /** Stops listening and drops every connection: connects to its port are refused. */
+  kill(): Promise<void>;
+  /** Listens on the same port again. */
+  restart(): Promise<void>;
+}
+
+/** Starts a NamedServer on 127.0.0.1:0, stopped in t.after. */
+export async function startNamedServer(
+  t: TestContext,
+  name: string,
+  options: { hold?: boolean } = {},
+): Promise<NamedServer> {
+  const sockets = new Set<net.Socket>();
+  let server: net.Server | null = null;
+  const named: NamedServer = {
+    name,
+    port: 0,
+    hits: 0,
+    firstHitAt: 0,
+    sockets,
+    kill: async () => {
+      const s = server;
+      server = null;
+      for (const socket of sockets) socket.destroy();
+      if (s) await new Promise((resolve) => s.close(resolve));
+    },
+    restart: async () => {
+      named.hits = 0;
+      named.firstHitAt = 0;
+      await listen(named.port);
+    },
+  };
+  const listen = async (port: number) => {
+    server = net.createServer({ allowHalfOpen: true }, (socket) => {
+      named.hits++;
+      if (named.firstHitAt === 0) named.firstHitAt = Date.now();
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => {});
+      if (options.hold) socket.write(name);
+      else socket.end(name);
+    });
+    server.listen(port, '127.0.0.1');
+    await once(server, 'listening');
+    named.port = (server.address() as net.AddressInfo).port;
+  };
+  await listen(0);
+  t.after(() => named.kill());
+  return named;
+}
+
+/**
+ * Connects to `port` and resolves with what the server said before FIN (a NamedServer's name),
+ * or '' when the connection failed or closed without a byte. Never rejects; gives up after `ms`.
+ */
+export function whoAnswers(
+  port: number,
+  options: { localAddress?: string; ms?: number } = {},
+): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect({
+      port,
+      host: '127.0.0.1',
+      allowHalfOpen: true,
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+    });
+    let text = '';
+    const done = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(text);
+    };
+    const timer = setTimeout(done, options.ms ?? 5000);
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+    });
+    socket.on('end', done);
+    socket.on('close', done);
+    socket.on('error', () => {});
+  });
+}
+
+/** Runs `n` calls of `one`, `concurrency` at a time; resolves with every result in order. */
+export async function inParallel<T>(
+  n: number,
+  concurrency: number,
+  one: (i: number) => Promise<T>,
+): Promise<T[]> {
+  const results = new Array<T>(n);
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      results[i] = await one(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+  return results;
+}
+
+/** How many times each value occurs. */
+export function tally(values: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const v of values) out[v] = (out[v] ?? 0) + 1;
+  return out;
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
