@@ -373,3 +373,32 @@ export function tally(values: readonly string[]): Record<string, number> {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One frontend on port 0 and one backend "app" of `servers`. */
+export function balancerConfig(
+  servers: (NamedServer | { name: string; port: number })[],
+  backend: Record<string, unknown> = {},
+  perServer: Record<string, Record<string, unknown>> = {},
+) {
+  return {
+    frontends: [{ name: 'web', listen: '127.0.0.1:0', backend: 'app' }],
+    backends: [
+      {
+        name: 'app',
+        ...backend,
+        servers: servers.map((s) => ({
+          name: s.name,
+          address: `127.0.0.1:${s.port}`,
+          ...perServer[s.name],
+        })),
+      },
+    ],
+  };
+}
+
+/** A server's stats in backend "app". */
+export function server(stats: SwitchyardStats, name: string) {
+  const s = stats.backends.app?.servers.find((x) => x.name === name);
+  if (!s) throw new Error(`no server ${name} in stats`);
+  return s;
+}

@@ -4,13 +4,13 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { describe, test } from 'node:test';
-import type { SwitchyardStats } from '../../src/api.ts';
 import {
+  balancerConfig,
   closedPort,
   closedWithin,
   ENGINES,
   inParallel,
-  type NamedServer,
+  server,
   sleep,
   startBalancer,
   startNamedServer,
@@ -18,34 +18,6 @@ import {
   waitFor,
   whoAnswers,
 } from '../helpers.ts';
-
-/** One frontend on port 0 and one backend "app" of `servers`. */
-export function balancerConfig(
-  servers: (NamedServer | { name: string; port: number })[],
-  backend: Record<string, unknown> = {},
-  perServer: Record<string, Record<string, unknown>> = {},
-) {
-  return {
-    frontends: [{ name: 'web', listen: '127.0.0.1:0', backend: 'app' }],
-    backends: [
-      {
-        name: 'app',
-        ...backend,
-        servers: servers.map((s) => ({
-          name: s.name,
-          address: `127.0.0.1:${s.port}`,
-          ...perServer[s.name],
-        })),
-      },
-    ],
-  };
-}
-
-export function server(stats: SwitchyardStats, name: string) {
-  const s = stats.backends.app?.servers.find((x) => x.name === name);
-  assert.ok(s, `server ${name} in stats`);
-  return s;
-}
 
 /** Opens a connection and waits for the server's name; the connection stays open. */
 async function holdOpen(port: number): Promise<{ socket: net.Socket; name: string }> {
