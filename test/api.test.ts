@@ -1,0 +1,167 @@
+// The library API in-process: createProxy, the route hook, reload, stats.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
+import { type TestContext, test } from 'node:test';
+import { ErrorCode } from '../src/errors.ts';
+import { createProxy, type ProxyHandle, type RouteInfo } from '../src/index.ts';
+import { createLogger } from '../src/log.ts';
+import {
+  closedPort,
+  connect,
+  inParallel,
+  startEchoServer,
+  startNamedServer,
+  tally,
+  waitFor,
+  whoAnswers,
+} from './helpers.ts';
+
+const log = createLogger('silent');
+
+async function start(
+  t: TestContext,
+  config: Parameters<typeof createProxy>[0],
+  route?: (info: RouteInfo) => string | undefined,
+): Promise<ProxyHandle> {
+  const proxy = await createProxy(config, { log, strictStates: true, ...(route ? { route } : {}) });
+  t.after(() => proxy.close(true));
+  return proxy;
+}
+
+test('route hook: picks the server from the connection facts; undefined or an unknown name falls back to the balancer', async (t) => {
+  const a = await startNamedServer(t, 'a');
+  const b = await startNamedServer(t, 'b');
+  const seen: RouteInfo[] = [];
+  const proxy = await start(
+    t,
+    {
+      frontends: [
+        { name: 'web', listen: '127.0.0.1:0', backend: 'app' },
+        { name: 'admin', listen: '127.0.0.1:0', backend: 'app' },
+      ],
+      backends: [
+        {
+          name: 'app',
+          servers: [
+            { name: 'a', address: `127.0.0.1:${a.port}` },
+            { name: 'b', address: `127.0.0.1:${b.port}` },
+            { name: 'gone', address: `127.0.0.1:${await closedPort()}`, weight: 0 },
+          ],
+        },
+      ],
+    },
+    (info) => {
+      seen.push(info);
+      if (info.frontend === 'admin') return 'b';
+      if (info.clientAddress === '127.0.0.3') return 'nonexistent';
+      return undefined;
+    },
+  );
+  const ports = proxy.addresses();
+  const admin = ports.admin?.port as number;
+  const web = ports.web?.port as number;
+  assert.deepEqual(tally(await inParallel(10, 5, () => whoAnswers(admin))), { b: 10 });
+  assert.deepEqual(tally(await inParallel(10, 5, () => whoAnswers(web))), { a: 5, b: 5 });
+  assert.deepEqual(
+    tally(await inParallel(4, 2, () => whoAnswers(web, { localAddress: '127.0.0.3' }))),
+    { a: 2, b: 2 },
+  );
+  const info = seen.find((i) => i.frontend === 'admin') as RouteInfo;
+  assert.equal(info.clientAddress, '127.0.0.1');
+  assert.equal(info.localPort, admin);
+  assert.equal(info.backend, 'app');
+  assert.deepEqual(
+    info.servers.map((s) => [s.name, s.up, s.weight]),
+    [
+      ['a', true, 1],
+      ['b', true, 1],
+      ['gone', true, 0],
+    ],
+  );
+});
+
+test('reload: new servers and frontends for new connections; established pairs untouched', async (t) => {
+  const a = await startNamedServer(t, 'a');
+  const b = await startNamedServer(t, 'b');
+  const echo = await startEchoServer(t);
+  const config = (servers: [string, number][], extra: boolean) => ({
+    frontends: [
+      { name: 'web', listen: '127.0.0.1:0', backend: 'app' },
+      { name: 'echo', listen: '127.0.0.1:0', backend: 'echo' },
+      ...(extra ? [{ name: 'extra', listen: '127.0.0.1:0', backend: 'app' }] : []),
+    ],
+    backends: [
+      {
+        name: 'app',
+        servers: servers.map(([name, port]) => ({ name, address: `127.0.0.1:${port}` })),
+      },
+      { name: 'echo', servers: [{ name: 'e', address: `127.0.0.1:${echo.port}` }] },
+    ],
+  });
+  const proxy = await start(t, config([['a', a.port]], false));
+  const web = proxy.addresses().web?.port as number;
+  const held = await connect(proxy.addresses().echo?.port as number);
+  const echoes = async (text: string) => {
+    const reply = once(held, 'data');
+    held.write(text);
+    assert.equal(String((await reply)[0]), text);
+  };
+  await echoes('before');
+  assert.deepEqual(tally(await inParallel(4, 2, () => whoAnswers(web))), { a: 4 });
+
+  await proxy.reload(
+    config(
+      [
+        ['a', a.port],
+        ['b', b.port],
+      ],
+      true,
+    ),
+  );
+  assert.equal(proxy.addresses().web?.port, web, 'an unchanged frontend keeps its listener');
+  assert.deepEqual(tally(await inParallel(4, 2, () => whoAnswers(web))), { a: 2, b: 2 });
+  const extra = proxy.addresses().extra?.port as number;
+  assert.ok(['a', 'b'].includes(await whoAnswers(extra)), 'the new frontend accepts');
+  await echoes('during');
+
+  await proxy.reload(config([['b', b.port]], false));
+  assert.deepEqual(tally(await inParallel(4, 2, () => whoAnswers(web))), { b: 4 });
+  assert.equal(proxy.addresses().extra, undefined);
+  const refused = net.connect({ port: extra, host: '127.0.0.1' });
+  const [err] = (await once(refused, 'error')) as [NodeJS.ErrnoException];
+  assert.equal(err.code, 'ECONNREFUSED', 'the removed frontend stopped accepting');
+  await echoes('after');
+
+  // A bad config changes nothing.
+  await assert.rejects(
+    proxy.reload({ frontends: [{ name: 'web', listen: 'x', backend: 'nope' }], backends: [] }),
+    (e: { code?: string; problems?: string[] }) => {
+      assert.equal(e.code, ErrorCode.INVALID_CONFIG);
+      assert.ok((e.problems?.length ?? 0) >= 3);
+      return true;
+    },
+  );
+  assert.deepEqual(tally(await inParallel(2, 2, () => whoAnswers(web))), { b: 2 });
+  await echoes('still');
+  held.destroy();
+  await waitFor(() => proxy.stats().frontends.echo?.active === 0, 2000, 'echo pair closed');
+});
+
+test('createProxy rejects a bad config with every problem, and exposes stats per frontend and backend', async (t) => {
+  await assert.rejects(createProxy({ frontends: [], backends: [] }, { log }), {
+    code: ErrorCode.INVALID_CONFIG,
+  });
+  const a = await startNamedServer(t, 'a');
+  const proxy = await start(t, {
+    frontends: [{ name: 'web', listen: '127.0.0.1:0', backend: 'app' }],
+    backends: [{ name: 'app', servers: [{ name: 'a', address: `127.0.0.1:${a.port}` }] }],
+  });
+  await whoAnswers(proxy.addresses().web?.port as number);
+  await waitFor(() => proxy.stats().frontends.web?.active === 0, 2000, 'closed');
+  const stats = proxy.stats();
+  assert.equal(stats.frontends.web?.accepted, 1);
+  assert.equal(stats.frontends.web?.backend, 'app');
+  assert.equal(stats.backends.app?.servers[0]?.connections, 1);
+  assert.equal(stats.backends.app?.servers[0]?.active, 0);
+});
