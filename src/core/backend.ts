@@ -134,6 +134,11 @@ export class Backend {
   readonly log: Logger;
   /** Smooth round-robin's running weights, one per server. */
   private current: number[] = [];
+  // The balancer's table, one entry per server, refilled on each choice (no arrays per connection).
+  private readonly eligible: boolean[] = [];
+  private readonly weights: number[] = [];
+  private readonly active: number[] = [];
+  private readonly keys: number[] = [];
   private readonly queue: Waiter[] = [];
   private draining = false;
   queueTimeouts = 0;
@@ -171,6 +176,12 @@ export class Backend {
     });
     for (const gone of old.values()) this.stopCheck(gone);
     this.current = this.servers.map(() => 0);
+    const n = this.servers.length;
+    for (const table of [this.eligible, this.weights, this.active, this.keys]) table.length = n;
+    this.servers.forEach((server, i) => {
+      this.weights[i] = server.weight;
+      this.keys[i] = server.key;
+    });
     this.startChecks();
     this.drainQueue();
   }
@@ -209,28 +220,49 @@ export class Backend {
    */
   choose(c: Chooser): Server | typeof FULL | null {
     const servers = this.servers;
-    const regularUp = servers.some((s) => s.up && !s.backup && s.weight > 0);
-    const inTier = (s: Server) => s.up && s.weight > 0 && s.backup === !regularUp;
-    if (!servers.some(inTier)) return null;
+    const tried = c.tried;
+    let backupTier = true;
+    for (const s of servers) if (s.up && !s.backup && s.weight > 0) backupTier = false;
+    let candidates = 0;
+    let untried = 0;
+    for (const s of servers) {
+      if (!s.up || s.weight <= 0 || s.backup !== backupTier) continue;
+      candidates++;
+      if (!tried.includes(s)) untried++;
+    }
+    if (candidates === 0) return null;
     if (c.route) {
       const name = c.route(this.routeInfo(c));
       const picked = name === undefined ? undefined : servers.find((s) => s.name === name);
-      if (picked?.up && picked.hasSlot && !c.tried.includes(picked)) return picked;
+      if (picked?.up && picked.hasSlot && !tried.includes(picked)) return picked;
     }
-    let untried = servers.map((s) => inTier(s) && !c.tried.includes(s));
-    if (!untried.includes(true)) untried = servers.map(inTier);
-    const eligible = untried.map((ok, i) => ok && (servers[i] as Server).hasSlot);
-    if (!eligible.includes(true)) return FULL;
+    // A retry prefers servers not tried yet; when every one has been, any may be tried again.
+    const skipTried = untried > 0;
+    let any = false;
+    for (let i = 0; i < servers.length; i++) {
+      const s = servers[i] as Server;
+      const ok =
+        s.up &&
+        s.weight > 0 &&
+        s.backup === backupTier &&
+        s.hasSlot &&
+        !(skipTried && tried.includes(s));
+      this.eligible[i] = ok;
+      this.active[i] = s.active;
+      any ||= ok;
+    }
+    if (!any) return FULL;
+    const algorithm = this.config.balance;
     const ctx: BalanceContext = {
-      eligible,
-      weights: servers.map((s) => s.weight),
-      active: servers.map((s) => s.active),
-      keys: servers.map((s) => s.key),
+      eligible: this.eligible,
+      weights: this.weights,
+      active: this.active,
+      keys: this.keys,
       current: this.current,
-      clientHash: hashString(c.clientAddress),
+      clientHash: algorithm === 'source' ? hashString(c.clientAddress) : 0,
       random: Math.random,
     };
-    return servers[balance(this.config.balance, ctx)] ?? null;
+    return servers[balance(algorithm, ctx)] ?? null;
   }
 
   private routeInfo(c: Chooser): RouteInfo {

@@ -175,7 +175,7 @@ export class Side implements SocketEvents {
 
 let nextId = 1;
 
-/** A server side with no socket yet (or an abandoned one): it stands closed. */
+/** A server side no socket has yet: it stands closed until a connect attempt takes it. */
 function noServerSide(session: Session, client: Side): Side {
   const side = new Side(session, 'server', client.socket);
   side.closed = true;
@@ -280,10 +280,10 @@ export class Session implements TimerEntry, Chooser, Waiter {
     this.target = server;
     this.tried.push(server);
     this.waitStartedAt = this.ctx.wheel.now;
-    const side = new Side(this, 'server', this.client.socket);
-    side.peer = this.client;
-    this.client.peer = side;
-    this.server = side;
+    // `server` is a stand-in here (from accept, or from the failed attempt before): a Side no
+    // engine has seen, so the new socket's events cannot mix with an abandoned one's.
+    const side = this.server;
+    side.closed = false;
     side.socket = this.backend.connect(server, side);
     this.ctx.wheel.schedule(this);
   }

@@ -83,3 +83,24 @@ test('every state can reach CLOSED', () => {
     assert.ok(seen.has(State.CLOSED), `${from} can reach CLOSED`);
   }
 });
+
+test('a queued pair can only go on to connect, or close; CONNECTING may queue', () => {
+  assert.deepEqual([...TRANSITIONS[State.QUEUED]].sort(), [State.CLOSING, State.CONNECTING].sort());
+  assert.ok(isLegal(State.CONNECTING, State.QUEUED));
+  for (const to of [
+    State.CONNECTED,
+    State.READING,
+    State.WRITING,
+    State.HALF_CLOSED,
+    State.CLOSED,
+  ]) {
+    assert.equal(isLegal(State.QUEUED, to), false, `QUEUED -> ${to}`);
+  }
+  const counters = new StateCounters(true);
+  const s = { state: State.CLOSED as State };
+  for (const to of [State.CONNECTING, State.QUEUED, State.CONNECTING, State.CONNECTED]) {
+    transition(s, to, counters);
+  }
+  assert.equal(counters.count.QUEUED, 0);
+  assert.equal(counters.count.CONNECTED, 1);
+});
