@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { type TestContext, test } from 'node:test';
+import pino from 'pino';
 import { ErrorCode } from '../src/errors.ts';
 import { createProxy, type ProxyHandle, type RouteInfo } from '../src/index.ts';
 import { createLogger } from '../src/log.ts';
@@ -164,4 +165,32 @@ test('createProxy rejects a bad config with every problem, and exposes stats per
   assert.equal(stats.frontends.web?.backend, 'app');
   assert.equal(stats.backends.app?.servers[0]?.connections, 1);
   assert.equal(stats.backends.app?.servers[0]?.active, 0);
+});
+
+test('no server up: the client is closed at once and the reason is logged', async (t) => {
+  const lines: string[] = [];
+  const captured = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+  const proxy = await createProxy(
+    {
+      frontends: [{ name: 'web', listen: '127.0.0.1:0', backend: 'app' }],
+      backends: [
+        {
+          name: 'app',
+          healthCheck: { interval: '50ms', fall: 1 },
+          servers: [{ name: 'a', address: `127.0.0.1:${await closedPort()}` }],
+        },
+      ],
+    },
+    { log: captured, strictStates: true },
+  );
+  t.after(() => proxy.close(true));
+  await waitFor(() => proxy.stats().backends.app?.servers[0]?.up === false, 2000, 'a down');
+  const started = Date.now();
+  assert.equal(await whoAnswers(proxy.addresses().web?.port as number), '');
+  assert.ok(Date.now() - started < 200);
+  const entries = lines.map((l) => JSON.parse(l));
+  assert.ok(entries.some((e) => e.msg === 'server a is down: check failed (ECONNREFUSED)'));
+  const closed = entries.find((e) => e.code === ErrorCode.NO_SERVER);
+  assert.ok(closed, lines.join(''));
+  assert.match(closed.msg, /no server of backend app is up; client closed/);
 });
