@@ -30,7 +30,7 @@ async function start(
   return proxy;
 }
 
-test('route hook: picks the server from the connection facts; undefined or an unknown name falls back to the balancer', async (t) => {
+test('route hook: picks the server from the connection facts; undefined, an unknown name or a throw falls back to the balancer', async (t) => {
   const a = await startNamedServer(t, 'a');
   const b = await startNamedServer(t, 'b');
   const seen: RouteInfo[] = [];
@@ -56,6 +56,7 @@ test('route hook: picks the server from the connection facts; undefined or an un
       seen.push(info);
       if (info.frontend === 'admin') return 'b';
       if (info.clientAddress === '127.0.0.3') return 'nonexistent';
+      if (info.clientAddress === '127.0.0.4') throw new Error('a bug in the hook');
       return undefined;
     },
   );
@@ -67,6 +68,11 @@ test('route hook: picks the server from the connection facts; undefined or an un
   assert.deepEqual(
     tally(await inParallel(4, 2, () => whoAnswers(web, { localAddress: '127.0.0.3' }))),
     { a: 2, b: 2 },
+  );
+  // A hook that throws costs the connection nothing: the balancer picks.
+  assert.deepEqual(
+    tally(await inParallel(2, 1, () => whoAnswers(web, { localAddress: '127.0.0.4' }))),
+    { a: 1, b: 1 },
   );
   const info = seen.find((i) => i.frontend === 'admin') as RouteInfo;
   assert.equal(info.clientAddress, '127.0.0.1');

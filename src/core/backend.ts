@@ -232,7 +232,7 @@ export class Backend {
     }
     if (candidates === 0) return null;
     if (c.route) {
-      const name = c.route(this.routeInfo(c));
+      const name = this.askRoute(c.route, c);
       const picked = name === undefined ? undefined : servers.find((s) => s.name === name);
       if (picked?.up && picked.hasSlot && !tried.includes(picked)) return picked;
     }
@@ -263,6 +263,16 @@ export class Backend {
       random: Math.random,
     };
     return servers[balance(algorithm, ctx)] ?? null;
+  }
+
+  /** Calls the user's hook; a throw is logged and the balancer picks (one connection's problem). */
+  private askRoute(route: RouteHook, c: Chooser): string | undefined {
+    try {
+      return route(this.routeInfo(c));
+    } catch (err) {
+      this.log.error({ backend: this.name, err: (err as Error)?.message }, 'route hook threw');
+      return undefined;
+    }
   }
 
   private routeInfo(c: Chooser): RouteInfo {
