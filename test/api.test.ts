@@ -2,15 +2,18 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
-import { type TestContext, test } from 'node:test';
+import { describe, type TestContext, test } from 'node:test';
 import pino from 'pino';
 import { ErrorCode } from '../src/errors.ts';
 import { createProxy, type ProxyHandle, type RouteInfo } from '../src/index.ts';
 import { createLogger } from '../src/log.ts';
 import {
+  balancerConfig,
   closedPort,
   connect,
+  ENGINES,
   inParallel,
+  startBalancer,
   startEchoServer,
   startNamedServer,
   tally,
@@ -200,3 +203,45 @@ test('no server up: the client is closed at once and the reason is logged', asyn
   assert.ok(closed, lines.join(''));
   assert.match(closed.msg, /no server of backend app is up; client closed/);
 });
+
+for (const engine of ENGINES) {
+  describe(`reload in a proxy process (${engine} engine)`, { timeout: 30_000 }, () => {
+    test('a server added, then the first removed: new connections follow, held ones stay', async (t) => {
+      const a = await startNamedServer(t, 'a', { hold: true });
+      const b = await startNamedServer(t, 'b', { hold: true });
+      const proxy = await startBalancer(t, balancerConfig([a]), engine);
+      const held = net.connect({ port: proxy.port, host: '127.0.0.1' });
+      held.on('error', () => {});
+      const [first] = await once(held, 'data');
+      assert.equal(String(first), 'a');
+      const ports = await proxy.reload(balancerConfig([a, b]));
+      assert.equal(ports.web, proxy.port, 'the frontend kept its listener');
+      const next = [0, 1].map(() => net.connect({ port: proxy.port, host: '127.0.0.1' }));
+      const names = await Promise.all(
+        next.map(async (s) => {
+          s.on('error', () => {});
+          return String((await once(s, 'data'))[0]);
+        }),
+      );
+      assert.deepEqual(names.sort(), ['a', 'b'], 'new connections use the new set');
+      await proxy.reload(balancerConfig([b]));
+      const third = net.connect({ port: proxy.port, host: '127.0.0.1' });
+      third.on('error', () => {});
+      const [answer] = await once(third, 'data');
+      assert.equal(String(answer), 'b');
+      // The pair on the removed server still works both ways.
+      const [socket] = [...a.sockets];
+      assert.ok(socket, 'a still holds its connection');
+      const echoed = once(held, 'data');
+      socket.write('still here');
+      assert.equal(String((await echoed)[0]), 'still here');
+      const stats = await proxy.stats();
+      assert.deepEqual(
+        stats.backends.app?.servers.map((s) => s.name),
+        ['b'],
+      );
+      assert.equal(stats.frontends.web?.active, 4);
+      for (const s of [held, ...next, third]) s.destroy();
+    });
+  });
+}
