@@ -105,6 +105,7 @@ export interface BalancerProcess {
   pid: number;
   child: ChildProcess;
   stats(): Promise<SwitchyardStats>;
+  connections(): Promise<(ConnectionInfo & { frontend: string })[]>;
   /** Applies a new config; resolves with the ports after it. */
   reload(config: Record<string, unknown>): Promise<Record<string, number>>;
 }
@@ -122,6 +123,7 @@ export async function startBalancer(
     pid: p.pid,
     child: p.child,
     stats: () => p.ask('stats') as Promise<SwitchyardStats>,
+    connections: () => p.ask('connections') as Promise<(ConnectionInfo & { frontend: string })[]>,
     reload: async (next) => {
       const reply = (await p.ask(`reload ${JSON.stringify(next)}`)) as {
         ports?: Record<string, number>;

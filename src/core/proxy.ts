@@ -69,6 +69,8 @@ function singleServerBackend(address: HostPort, o: ProxyOptions): Backend {
 export interface ConnectionInfo {
   id: number;
   client: string;
+  /** The server it is connected (or connecting) to; null while waiting in the queue. */
+  server: string | null;
   state: State;
   /** Bytes read from the client (and passed to the backend). */
   bytesIn: number;
@@ -243,6 +245,7 @@ export class ProxyServer implements AcceptHandler {
       out.push({
         id: s.id,
         client: formatHostPort(s.client.socket.remoteAddress, s.client.socket.remotePort),
+        server: s.target?.name ?? null,
         state: s.state,
         bytesIn: s.client.bytesRead,
         bytesOut: s.server.bytesRead,

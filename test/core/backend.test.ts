@@ -176,7 +176,7 @@ for (const engine of ENGINES) {
       assert.deepEqual(await some(), { a: 10 });
     });
 
-    test('per-server maxConnections: the excess waits, proceeds when a slot frees, times out', async (t) => {
+    test('per-server maxConnections: the excess waits, proceeds when a slot frees; a full queue closes at once', async (t) => {
       const a = await startNamedServer(t, 'a', { hold: true });
       const proxy = await startBalancer(
         t,
@@ -193,6 +193,10 @@ for (const engine of ENGINES) {
       await waitFor(async () => (await proxy.stats()).backends.app?.queued === 1, 1000, 'queued');
       const stats = await proxy.stats();
       assert.equal(stats.frontends.web?.states.QUEUED, 1);
+      assert.deepEqual((await proxy.connections()).map((c) => [c.state, c.server]).sort(), [
+        ['QUEUED', null],
+        ['READING', 'a'],
+      ]);
       assert.equal(a.hits, 1, 'the server saw one connection only');
       // The queue holds one: a third client is closed at once.
       const third = net.connect({ port: proxy.port, host: '127.0.0.1' });
