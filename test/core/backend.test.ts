@@ -97,7 +97,9 @@ for (const engine of ENGINES) {
       for (let i = 0; i < 30; i++) held.push(await holdOpen(proxy.port));
       const counts = Object.values(tally(held.map((h) => h.name)));
       assert.equal(counts.length, 3);
-      assert.ok(Math.max(...counts) - Math.min(...counts) <= 3, `spread ${counts}`);
+      // Simulated, the spread of 30 over 3 exceeds 5 once in ~20,000 runs (uniform random:
+      // about 40% of runs).
+      assert.ok(Math.max(...counts) - Math.min(...counts) <= 5, `spread ${counts}`);
       for (const h of held) h.socket.destroy();
     });
 
