@@ -132,13 +132,17 @@ export class Backend {
   servers: Server[] = [];
   readonly engine: Engine;
   readonly log: Logger;
-  /** Smooth round-robin's running weights, one per server. */
-  private current: number[] = [];
-  // The balancer's table, one entry per server, refilled on each choice (no arrays per connection).
-  private readonly eligible: boolean[] = [];
-  private readonly weights: number[] = [];
-  private readonly active: number[] = [];
-  private readonly keys: number[] = [];
+  // The balancer's table, one entry per server, refilled on each choice: nothing is allocated
+  // per connection. `current` is smooth round-robin's running weights.
+  private readonly table: { -readonly [K in keyof BalanceContext]: BalanceContext[K] } = {
+    eligible: [],
+    weights: [],
+    active: [],
+    keys: [],
+    current: [],
+    clientHash: 0,
+    random: Math.random,
+  };
   private readonly queue: Waiter[] = [];
   private draining = false;
   queueTimeouts = 0;
@@ -175,13 +179,12 @@ export class Backend {
       return new Server(sc);
     });
     for (const gone of old.values()) this.stopCheck(gone);
-    this.current = this.servers.map(() => 0);
-    const n = this.servers.length;
-    for (const table of [this.eligible, this.weights, this.active, this.keys]) table.length = n;
-    this.servers.forEach((server, i) => {
-      this.weights[i] = server.weight;
-      this.keys[i] = server.key;
-    });
+    const table = this.table;
+    table.current = this.servers.map(() => 0);
+    table.eligible = this.servers.map(() => false);
+    table.active = this.servers.map((s) => s.active);
+    table.weights = this.servers.map((s) => s.weight);
+    table.keys = this.servers.map((s) => s.key);
     this.startChecks();
     this.drainQueue();
   }
@@ -238,6 +241,9 @@ export class Backend {
     }
     // A retry prefers servers not tried yet; when every one has been, any may be tried again.
     const skipTried = untried > 0;
+    const table = this.table;
+    const eligible = table.eligible as boolean[];
+    const active = table.active as number[];
     let any = false;
     for (let i = 0; i < servers.length; i++) {
       const s = servers[i] as Server;
@@ -247,22 +253,14 @@ export class Backend {
         s.backup === backupTier &&
         s.hasSlot &&
         !(skipTried && tried.includes(s));
-      this.eligible[i] = ok;
-      this.active[i] = s.active;
+      eligible[i] = ok;
+      active[i] = s.active;
       any ||= ok;
     }
     if (!any) return FULL;
     const algorithm = this.config.balance;
-    const ctx: BalanceContext = {
-      eligible: this.eligible,
-      weights: this.weights,
-      active: this.active,
-      keys: this.keys,
-      current: this.current,
-      clientHash: algorithm === 'source' ? hashString(c.clientAddress) : 0,
-      random: Math.random,
-    };
-    return servers[balance(algorithm, ctx)] ?? null;
+    table.clientHash = algorithm === 'source' ? hashString(c.clientAddress) : 0;
+    return servers[balance(algorithm, table)] ?? null;
   }
 
   /** Calls the user's hook; a throw is logged and the balancer picks (one connection's problem). */
