@@ -4,6 +4,7 @@
  * which ones it comes from.
  */
 import { spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Tools } from './install.ts';
@@ -35,12 +36,31 @@ export function describeMachine(tools: Tools): Machine {
     ['-p', "require('node-tcp-proxy/package.json').version"],
     /^(\S+)/,
   );
+  versions.switchyard = switchyardVersion();
   return {
     cpuModel: cpus()[0]?.model.trim() ?? 'unknown CPU',
     cpus: cpus().length,
     kernel: release(),
     versions,
   };
+}
+
+/**
+ * switchyard changes while it is benchmarked: the commit, whether the work tree differs from it,
+ * and when dist/ (what actually runs) was built.
+ */
+function switchyardVersion(): string {
+  const git = (args: string[]) =>
+    spawnSync('git', args, { cwd: ROOT, encoding: 'utf8', timeout: 10_000 }).stdout?.trim() ?? '';
+  const commit = git(['rev-parse', '--short', 'HEAD']) || 'unknown commit';
+  const dirty = git(['status', '--porcelain', '--', 'src', 'bin']) ? ', src/ modified' : '';
+  let built = 'not built';
+  try {
+    built = `dist/ built ${statSync(`${ROOT}dist/cli.js`).mtime.toISOString().slice(0, 19)}Z`;
+  } catch {
+    // dist/ missing: contenders.ts builds it, or reports switchyard n/a.
+  }
+  return `${commit}${dirty}, ${built}`;
 }
 
 /** The CPU model as a file-name fragment: "Intel(R) Xeon(R) Processor @ 2.50GHz" → "intel-xeon-processor-2-50ghz". */
