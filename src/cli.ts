@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type ProxyHandle, startValidated } from './api.ts';
 import type { Config } from './config/schema.ts';
+import { singleServerBackend } from './config/single-server.ts';
 import { defaults } from './defaults.ts';
 import type { EngineName } from './engine/engine.ts';
 import { handOff } from './engine/handoff.ts';
@@ -154,26 +155,7 @@ export function shorthandConfig(s: CliSettings): Config {
     frontends: [
       { name: 'default', listen: s.listen, backend: 'default', maxConnections: s.maxConnections },
     ],
-    backends: [
-      {
-        name: 'default',
-        balance: defaults.balance,
-        connectTimeout: s.connectTimeoutMs,
-        retries: defaults.retries,
-        queueTimeout: defaults.queueTimeoutMs,
-        maxQueued: defaults.maxQueued,
-        healthCheck: undefined,
-        servers: [
-          {
-            name: 'default',
-            address: s.backend,
-            weight: defaults.weight,
-            maxConnections: defaults.serverMaxConnections,
-            backup: false,
-          },
-        ],
-      },
-    ],
+    backends: [singleServerBackend(s.backend, s.connectTimeoutMs)],
     timeouts: { idle: s.idleTimeoutMs, halfClosed: s.halfClosedTimeoutMs },
     bufferSize: s.bufferSize,
   };

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { singleServerBackend } from '../config/single-server.ts';
 import { defaults, poolCapacity } from '../defaults.ts';
 import type {
   AcceptHandler,
@@ -37,32 +38,6 @@ export interface ProxyOptions {
   reusePort?: boolean;
   /** Throw on an illegal state move instead of counting it (tests turn this on). */
   strictStates?: boolean;
-}
-
-/** A backend of one server: what `--backend HOST:PORT` means. */
-function singleServerBackend(address: HostPort, o: ProxyOptions): Backend {
-  return new Backend(
-    {
-      name: 'default',
-      balance: defaults.balance,
-      connectTimeout: o.connectTimeoutMs ?? defaults.connectTimeoutMs,
-      retries: defaults.retries,
-      queueTimeout: defaults.queueTimeoutMs,
-      maxQueued: defaults.maxQueued,
-      healthCheck: undefined,
-      servers: [
-        {
-          name: 'default',
-          address,
-          weight: defaults.weight,
-          maxConnections: defaults.serverMaxConnections,
-          backup: false,
-        },
-      ],
-    },
-    o.engine,
-    o.log,
-  );
 }
 
 /** One live connection as the live view shows it. */
@@ -122,7 +97,16 @@ export class ProxyServer implements AcceptHandler {
   constructor(options: ProxyOptions) {
     this.name = options.name ?? 'default';
     this.ownBackend =
-      options.backend instanceof Backend ? null : singleServerBackend(options.backend, options);
+      options.backend instanceof Backend
+        ? null
+        : new Backend(
+            singleServerBackend(
+              options.backend,
+              options.connectTimeoutMs ?? defaults.connectTimeoutMs,
+            ),
+            options.engine,
+            options.log,
+          );
     this.options = {
       listen: options.listen,
       engine: options.engine,
