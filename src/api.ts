@@ -5,10 +5,16 @@
 import type { Logger } from 'pino';
 import type { Config, ConfigInput, FrontendConfig } from './config/schema.ts';
 import { Backend, type BackendStats, type RouteHook } from './core/backend.ts';
-import { type ConnectionInfo, ProxyServer, type ProxyStats } from './core/proxy.ts';
+import {
+  type ConnectionInfo,
+  type ConnectionLog,
+  ProxyServer,
+  type ProxyStats,
+} from './core/proxy.ts';
 import type { Engine } from './engine/engine.ts';
 import { createEngine, runtimeEngineName } from './engine/select.ts';
 import { createLogger } from './log.ts';
+import { type AccessLog, openAccessLog } from './observability/access-log.ts';
 import { formatHostPort, type HostPort } from './units.ts';
 
 export interface CreateProxyOptions {
@@ -20,6 +26,8 @@ export interface CreateProxyOptions {
   route?: RouteHook;
   /** Throw on an illegal state move instead of counting it (tests turn this on). */
   strictStates?: boolean;
+  /** Told of every finished connection (an AccessLog); none by default. */
+  connectionLog?: ConnectionLog;
 }
 
 export interface SwitchyardStats {
@@ -34,6 +42,8 @@ export interface ProxyHandle {
   stats(): SwitchyardStats;
   /** Every live connection, with the frontend it came in on. */
   connections(): (ConnectionInfo & { frontend: string })[];
+  /** Closes one live connection by id; false when none has that id. */
+  closeConnection(id: number): boolean;
   /**
    * Applies a new config: backends and servers change for new connections at once, new
    * frontends start, removed ones stop accepting (or move, when their listen address changed).
@@ -67,6 +77,8 @@ export async function startValidated(
   const engine =
     options.engine ?? (await createEngine(runtimeEngineName(), { readSize: valid.bufferSize }));
   const proxy = new Switchyard(engine, options.log ?? createLogger('info'), options);
+  // The config's access log, unless the caller brought its own; flushed and closed by close().
+  if (!options.connectionLog) proxy.accessLog = openAccessLog(valid.accessLog);
   try {
     await proxy.apply(valid);
   } catch (err) {
@@ -82,6 +94,8 @@ class Switchyard implements ProxyHandle {
   private readonly options: CreateProxyOptions;
   private readonly backends = new Map<string, Backend>();
   private readonly frontends = new Map<string, { config: FrontendConfig; proxy: ProxyServer }>();
+  /** The access log this proxy opened (from the config), closed with it. */
+  accessLog: AccessLog | null = null;
   /** Frontends that stopped accepting but still carry connections, until close(). */
   private readonly retired: ProxyServer[] = [];
 
@@ -127,6 +141,7 @@ class Switchyard implements ProxyHandle {
         halfClosedTimeoutMs: config.timeouts.halfClosed,
         ...(this.options.route ? { route: this.options.route } : {}),
         ...(this.options.strictStates ? { strictStates: true } : {}),
+        connectionLog: this.options.connectionLog ?? this.accessLog,
       });
       await proxy.start();
       this.frontends.set(fc.name, { config: fc, proxy });
@@ -173,6 +188,12 @@ class Switchyard implements ProxyHandle {
     return out;
   }
 
+  closeConnection(id: number): boolean {
+    for (const { proxy } of this.frontends.values()) if (proxy.closeConnection(id)) return true;
+    for (const proxy of this.retired) if (proxy.closeConnection(id)) return true;
+    return false;
+  }
+
   async reload(config: ConfigInput | Config): Promise<void> {
     const valid = await validate(config);
     await this.apply(valid);
@@ -186,6 +207,8 @@ class Switchyard implements ProxyHandle {
     await Promise.all(proxies.map((p) => p.close(killConnections)));
     for (const backend of this.backends.values()) backend.stop();
     this.backends.clear();
+    await this.accessLog?.close();
+    this.accessLog = null;
   }
 }
 

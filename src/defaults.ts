@@ -45,6 +45,13 @@ export const defaults = {
   healthCheckRise: 2,
   /** Failed checks (or failed real-traffic connects) in a row that take an up server down. 0 is not allowed. */
   healthCheckFall: 3,
+
+  // ─── Observability (admin server, access log) ───
+
+  /** Host the admin server binds when given only a port (`--admin 9100`). The admin server itself is off unless configured. */
+  adminHost: '127.0.0.1',
+  /** Access log target: a file path, `stdout`, or `off` (no access log). */
+  accessLog: 'off',
 } as const;
 
 /** Pool buffers a proxy may hold at once: one pending write per direction per connection. */

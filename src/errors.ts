@@ -26,6 +26,8 @@ export const ErrorCode = {
   QUEUE_TIMEOUT: 'SWITCHYARD_ERR_QUEUE_TIMEOUT',
   /** Every server was at its connection limit and the backend's queue was full. */
   QUEUE_FULL: 'SWITCHYARD_ERR_QUEUE_FULL',
+  /** The admin HTTP server could not bind its address. */
+  ADMIN_LISTEN_FAILED: 'SWITCHYARD_ERR_ADMIN_LISTEN_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

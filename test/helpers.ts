@@ -102,12 +102,16 @@ export interface BalancerProcess {
   ports: Record<string, number>;
   /** The first frontend's port. */
   port: number;
+  /** The admin server's port, when the config has `admin`. */
+  admin: number | null;
   pid: number;
   child: ChildProcess;
   stats(): Promise<SwitchyardStats>;
   connections(): Promise<(ConnectionInfo & { frontend: string })[]>;
   /** Applies a new config; resolves with the ports after it. */
   reload(config: Record<string, unknown>): Promise<Record<string, number>>;
+  /** Sends one fixture command ("unready", ...) and resolves with its reply. */
+  ask(command: string): Promise<unknown>;
 }
 
 /** Starts a full config (the YAML shape, as an object) on `engine`'s runtime, stopped in t.after. */
@@ -120,10 +124,12 @@ export async function startBalancer(
   return {
     ports: p.ports,
     port: p.port,
+    admin: p.admin,
     pid: p.pid,
     child: p.child,
     stats: () => p.ask('stats') as Promise<SwitchyardStats>,
     connections: () => p.ask('connections') as Promise<(ConnectionInfo & { frontend: string })[]>,
+    ask: p.ask,
     reload: async (next) => {
       const reply = (await p.ask(`reload ${JSON.stringify(next)}`)) as {
         ports?: Record<string, number>;
@@ -165,17 +171,18 @@ async function spawnProxy(
       throw new Error(`proxy process exited with ${code} before listening`);
     }),
   ]);
-  const { port, ports, pid } = JSON.parse(first) as {
+  const { port, ports, pid, admin } = JSON.parse(first) as {
     port: number;
     ports: Record<string, number>;
     pid: number;
+    admin?: number | null;
   };
   const ask = async (command: string): Promise<unknown> => {
     const reply = next();
     child.stdin?.write(`${command}\n`);
     return JSON.parse(await reply);
   };
-  return { port, ports, pid, child, ask };
+  return { port, ports, pid, child, ask, admin: admin ?? null };
 }
 
 export function rssOf(pid: number): number {

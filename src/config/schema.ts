@@ -5,6 +5,7 @@
  * `{ host, port }` and bytes. Every default comes from src/defaults.ts.
  */
 import { z } from 'zod';
+import { parseAdminAddress } from '../admin/address.ts';
 import { defaults } from '../defaults.ts';
 import { type HostPort, parseDuration, parseHostPort, parseSize } from '../units.ts';
 
@@ -136,6 +137,33 @@ export const frontendSchema = z.strictObject({
   maxConnections: whole(1).default(defaults.maxConnections),
 });
 
+/** `listen`: `HOST:PORT`, or a port alone for 127.0.0.1. `token`: required of every request. */
+export const adminSchema = z.strictObject({
+  listen: z.unknown().transform((value, ctx): HostPort => {
+    if (typeof value === 'number') value = String(value);
+    if (typeof value === 'string') {
+      try {
+        return parseAdminAddress(value, 'address');
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `expected HOST:PORT or PORT, got "${value}"` });
+        return z.NEVER;
+      }
+    }
+    const hp = value as Partial<HostPort> | null;
+    if (
+      typeof hp === 'object' &&
+      hp !== null &&
+      typeof hp.host === 'string' &&
+      Number.isInteger(hp.port)
+    ) {
+      return { host: hp.host, port: hp.port as number };
+    }
+    ctx.addIssue({ code: 'custom', message: 'expected HOST:PORT or PORT' });
+    return z.NEVER;
+  }),
+  token: z.string().min(1).optional(),
+});
+
 export const configSchema = z.strictObject({
   frontends: z.array(frontendSchema).min(1, { error: 'at least one frontend is needed' }),
   backends: z.array(backendSchema).min(1, { error: 'at least one backend is needed' }),
@@ -150,6 +178,10 @@ export const configSchema = z.strictObject({
   bufferSize: size
     .refine((n) => n >= 1024 && n <= 16 * 1024 * 1024, { error: 'expected between 1k and 16m' })
     .default(defaults.bufferSize),
+  /** The admin HTTP server; left out: none. */
+  admin: adminSchema.optional(),
+  /** A file, `stdout`, or `off`; left out: defaults.accessLog. */
+  accessLog: z.string().min(1).optional(),
 });
 
 /** A config as written: durations, addresses and sizes still text (or numbers). */

@@ -8,10 +8,16 @@ import type {
   EngineSocket,
   SocketEvents,
 } from '../engine/engine.ts';
+import {
+  CONNECT_BOUNDS_MS,
+  DURATION_BOUNDS_MS,
+  Histogram,
+  type HistogramSnapshot,
+} from '../observability/histogram.ts';
 import { formatHostPort, type HostPort } from '../units.ts';
 import { Backend, type RouteHook } from './backend.ts';
 import { BufferPool } from './buffer-pool.ts';
-import { type CloseReason, Session, type SessionContext } from './session.ts';
+import { CloseReason, Session, type SessionContext } from './session.ts';
 import { type State, StateCounters } from './state.ts';
 import { TimerWheel } from './timer-wheel.ts';
 
@@ -38,6 +44,14 @@ export interface ProxyOptions {
   reusePort?: boolean;
   /** Throw on an illegal state move instead of counting it (tests turn this on). */
   strictStates?: boolean;
+  /** Told of every finished connection (the access log); none by default. */
+  connectionLog?: ConnectionLog | null;
+}
+
+/** Hears of each connection once it is over: closed, or turned away at the cap. */
+export interface ConnectionLog {
+  closed(session: Session): void;
+  rejected(frontend: string): void;
 }
 
 /** One live connection as the live view shows it. */
@@ -67,6 +81,11 @@ export interface ProxyStats {
   bytesOut: number;
   states: Record<State, number> & { illegal: number };
   pool: { capacity: number; inUse: number; highWater: number; bufferSize: number };
+  /**
+   * Closed connections: time from accept to the server connect, and whole lifetime. Optional so
+   * stats summed from elsewhere (workers) may leave it out; a ProxyServer always has it.
+   */
+  histograms?: { connectMs: HistogramSnapshot; durationMs: HistogramSnapshot };
 }
 
 /**
@@ -75,7 +94,10 @@ export interface ProxyStats {
  */
 export class ProxyServer implements AcceptHandler {
   readonly options: Required<
-    Omit<ProxyOptions, 'reusePort' | 'strictStates' | 'route' | 'backend' | 'name'>
+    Omit<
+      ProxyOptions,
+      'reusePort' | 'strictStates' | 'route' | 'backend' | 'name' | 'connectionLog'
+    >
   >;
   readonly name: string;
   private readonly ctx: SessionContext;
@@ -90,6 +112,10 @@ export class ProxyServer implements AcceptHandler {
   private closedBytesIn = 0;
   private closedBytesOut = 0;
   private readonly closed: Partial<Record<CloseReason, number>> = {};
+  // Recorded once per closed connection (a few increments), formatted only at scrape time.
+  private readonly connectMs = new Histogram(CONNECT_BOUNDS_MS);
+  private readonly durationMs = new Histogram(DURATION_BOUNDS_MS);
+  private readonly connectionLog: ConnectionLog | null;
   private reusePort: boolean;
   /** The backend this proxy made for itself (the one-server shorthand); stopped with it. */
   private readonly ownBackend: Backend | null;
@@ -119,6 +145,7 @@ export class ProxyServer implements AcceptHandler {
       backlog: options.backlog ?? defaults.backlog,
     };
     this.reusePort = options.reusePort ?? false;
+    this.connectionLog = options.connectionLog ?? null;
     const o = this.options;
     this.wheel = new TimerWheel(defaults.timerTickMs);
     this.counters = new StateCounters(options.strictStates ?? false);
@@ -169,6 +196,7 @@ export class ProxyServer implements AcceptHandler {
     if (this.sessions.size < this.options.maxConnections) return true;
     this.rejected++;
     this.options.log.debug({ max: this.options.maxConnections }, 'connection cap reached');
+    this.connectionLog?.rejected(this.name);
     return false;
   }
 
@@ -176,6 +204,10 @@ export class ProxyServer implements AcceptHandler {
     this.accepted++;
     const session = new Session(this.ctx, socket);
     this.sessions.add(session);
+    // The peer's address cannot be asked once the socket is closed; the log needs it then.
+    if (this.connectionLog !== null) {
+      session.clientName = formatHostPort(socket.remoteAddress, socket.remotePort);
+    }
     return session.client;
   }
 
@@ -190,6 +222,9 @@ export class ProxyServer implements AcceptHandler {
     this.closedBytesOut += session.server.bytesRead;
     const reason = session.closeReason ?? 'done';
     this.closed[reason] = (this.closed[reason] ?? 0) + 1;
+    if (session.connectedAt > 0) this.connectMs.observe(session.connectedAt - session.startedAt);
+    this.durationMs.observe(Date.now() - session.startedAt);
+    this.connectionLog?.closed(session);
   }
 
   // ─── Views ───
@@ -216,7 +251,18 @@ export class ProxyServer implements AcceptHandler {
         highWater: this.pool.highWater,
         bufferSize: this.pool.size,
       },
+      histograms: { connectMs: this.connectMs.snapshot(), durationMs: this.durationMs.snapshot() },
     };
+  }
+
+  /** Closes one live connection (the operator's kill); false when no such id is live. */
+  closeConnection(id: number): boolean {
+    for (const s of this.sessions) {
+      if (s.id !== id) continue;
+      s.close(CloseReason.KILLED);
+      return true;
+    }
+    return false;
   }
 
   /** Every live connection, for the live view ("stuck in WRITING" = a peer is not draining). */

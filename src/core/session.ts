@@ -145,6 +145,7 @@ export class Side implements SocketEvents {
   /** FIN from this side: pass it on as FIN; the other direction keeps flowing. */
   onEnd(): void {
     this.readEnded = true;
+    if (this.session.firstFin === null) this.session.firstFin = this.name;
     const to = this.peer;
     if (!to.closed) {
       if (to.held !== null) to.finPending = true;
@@ -201,6 +202,10 @@ export class Session implements TimerEntry, Chooser, Waiter {
   /** Wheel time the backend connected, or 0. */
   connectedAt = 0;
   closeReason: CloseReason | null = null;
+  /** The side that sent FIN first, if any (the access log's client_fin / server_fin). */
+  firstFin: 'client' | 'server' | null = null;
+  /** The client's HOST:PORT, read at accept when an access log wants it (gone after close). */
+  clientName = '';
   wheelSlot = -1;
   wheelIndex = 0;
   /** The backend this session's servers come from (fixed at accept, even across a reload). */

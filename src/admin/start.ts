@@ -1,0 +1,33 @@
+/**
+ * Starts a config's admin server. The caller decides where: the one process that sees every
+ * connection (the access log, by contrast, is opened by each proxy: createProxy).
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.ts';
+import { type AdminServer, startAdminServer } from './server.ts';
+import type { StatsSource } from './source.ts';
+
+/** Starts the admin server when the config has one; null otherwise. */
+export async function startAdmin(
+  config: Pick<Config, 'admin'>,
+  source: StatsSource,
+  isReady: () => boolean,
+  log: Logger,
+): Promise<AdminServer | null> {
+  if (!config.admin) return null;
+  const admin = await startAdminServer({
+    listen: config.admin.listen,
+    token: config.admin.token,
+    source,
+    isReady,
+    log,
+  });
+  log.info(
+    {
+      admin: `${admin.address.host}:${admin.address.port}`,
+      token: config.admin.token !== undefined,
+    },
+    'admin server listening',
+  );
+  return admin;
+}

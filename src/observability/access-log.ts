@@ -1,0 +1,155 @@
+/**
+ * The access log: one JSON line (pino) per finished connection, with who, where, how long, how
+ * many bytes and why it ended. Written off the data path: a line is made when a connection has
+ * closed, or when the connection cap turned a client away.
+ */
+import pino, { type Logger } from 'pino';
+import type { ConnectionLog } from '../core/proxy.ts';
+import { CloseReason, type Session } from '../core/session.ts';
+import { defaults } from '../defaults.ts';
+
+/** Where the access log goes: a file path, `stdout`, or `off`. */
+export type AccessLogTarget = string;
+
+/**
+ * How a connection ended, in the terms an operator looks for. Most close reasons are already
+ * such terms; the clean endings say which side finished first, and a failed connect is "refused".
+ */
+export const TerminationCause = {
+  CLIENT_FIN: 'client_fin',
+  SERVER_FIN: 'server_fin',
+  CLIENT_RESET: 'client_reset',
+  SERVER_RESET: 'server_reset',
+  CLIENT_ERROR: 'client_error',
+  SERVER_ERROR: 'server_error',
+  REFUSED: 'refused',
+  CONNECT_TIMEOUT: 'connect_timeout',
+  IDLE_TIMEOUT: 'idle_timeout',
+  HALF_CLOSED_TIMEOUT: 'half_closed_timeout',
+  NO_SERVER: 'no_server',
+  QUEUE_TIMEOUT: 'queue_timeout',
+  QUEUE_FULL: 'queue_full',
+  REJECTED_AT_CAP: 'rejected_at_cap',
+  KILLED: 'killed',
+  INTERNAL: 'internal',
+} as const;
+
+export type TerminationCause = (typeof TerminationCause)[keyof typeof TerminationCause];
+
+const BY_REASON: Record<Exclude<CloseReason, 'done'>, TerminationCause> = {
+  client_reset: TerminationCause.CLIENT_RESET,
+  server_reset: TerminationCause.SERVER_RESET,
+  client_closed: TerminationCause.CLIENT_FIN,
+  server_closed: TerminationCause.SERVER_FIN,
+  connect_failed: TerminationCause.REFUSED,
+  connect_timeout: TerminationCause.CONNECT_TIMEOUT,
+  no_server: TerminationCause.NO_SERVER,
+  queue_timeout: TerminationCause.QUEUE_TIMEOUT,
+  queue_full: TerminationCause.QUEUE_FULL,
+  idle_timeout: TerminationCause.IDLE_TIMEOUT,
+  half_closed_timeout: TerminationCause.HALF_CLOSED_TIMEOUT,
+  client_error: TerminationCause.CLIENT_ERROR,
+  server_error: TerminationCause.SERVER_ERROR,
+  killed: TerminationCause.KILLED,
+  internal: TerminationCause.INTERNAL,
+};
+
+/** The termination cause of a closed session. */
+export function terminationCause(session: Session): TerminationCause {
+  const reason = session.closeReason ?? CloseReason.DONE;
+  if (reason === CloseReason.DONE) {
+    // Both sides sent FIN: the one that sent it first ended the conversation.
+    return session.firstFin === 'server'
+      ? TerminationCause.SERVER_FIN
+      : TerminationCause.CLIENT_FIN;
+  }
+  return BY_REASON[reason];
+}
+
+/** The access log `target` asks for (a file, `stdout`), or null for `off` / left out. */
+export function openAccessLog(target: AccessLogTarget | undefined): AccessLog | null {
+  const t = target ?? defaults.accessLog;
+  return t === 'off' ? null : new AccessLog(t);
+}
+
+/** A ConnectionLog writing JSON lines to a file or stdout through pino. */
+export class AccessLog implements ConnectionLog {
+  private readonly dest: ReturnType<typeof pino.destination>;
+  private readonly toStdout: boolean;
+  readonly log: Logger;
+
+  /** `target`: a file (appended to, created with its directory) or `stdout`. */
+  constructor(target: AccessLogTarget) {
+    this.toStdout = target === 'stdout';
+    // Asynchronous writes: a line per connection must not block the event loop on disk.
+    // close() flushes what is buffered.
+    this.dest = pino.destination(
+      this.toStdout ? { fd: 1, sync: false } : { dest: target, sync: false, mkdir: true },
+    );
+    this.log = pino(
+      // Every line is the same kind of record: no level or pid, but a type that tells it apart
+      // from the process log when both go to one place. (An empty level object makes pino
+      // write invalid JSON.)
+      {
+        base: null,
+        timestamp: pino.stdTimeFunctions.isoTime,
+        formatters: { level: () => ({ type: 'access' }) },
+      },
+      this.dest,
+    );
+  }
+
+  closed(session: Session): void {
+    const connectMs = session.connectedAt > 0 ? session.connectedAt - session.startedAt : null;
+    this.log.info({
+      id: session.id,
+      client: session.clientName,
+      frontend: session.frontend,
+      backend: session.backend.name,
+      server: session.tried.at(-1)?.name ?? null,
+      connect_ms: connectMs,
+      duration_ms: Date.now() - session.startedAt,
+      bytes_in: session.client.bytesRead,
+      bytes_out: session.server.bytesRead,
+      cause: terminationCause(session),
+      reason: session.closeReason ?? CloseReason.DONE,
+    });
+  }
+
+  rejected(frontend: string): void {
+    // The engine turns the client away before any socket object exists: its address is unknown.
+    this.log.info({
+      client: null,
+      frontend,
+      backend: null,
+      server: null,
+      connect_ms: null,
+      duration_ms: 0,
+      bytes_in: 0,
+      bytes_out: 0,
+      cause: TerminationCause.REJECTED_AT_CAP,
+      reason: 'rejected',
+    });
+  }
+
+  /** Writes out every buffered line; resolves once they are on their way to the file. */
+  async close(): Promise<void> {
+    const dest = this.dest as unknown as NodeJS.EventEmitter & {
+      flushSync(): void;
+      end(): void;
+      fd: number;
+    };
+    if (dest.fd < 0) await new Promise((resolve) => dest.once('ready', resolve));
+    try {
+      dest.flushSync();
+    } catch {
+      // nothing buffered, or already closed
+    }
+    if (!this.toStdout) {
+      await new Promise<void>((resolve) => {
+        dest.once('close', () => resolve());
+        dest.end();
+      });
+    }
+  }
+}

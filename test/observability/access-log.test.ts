@@ -1,0 +1,175 @@
+// The access log against a running proxy (a child process on each engine): one JSON line per
+// finished connection with the termination cause, for each way a connection can end.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import {
+  closedPort,
+  closedWithin,
+  connect,
+  ENGINES,
+  readAll,
+  startBalancer,
+  startEchoServer,
+  startNamedServer,
+  startServer,
+  waitFor,
+} from '../helpers.ts';
+
+interface Line {
+  time: string;
+  id?: number;
+  client: string | null;
+  frontend: string;
+  backend: string | null;
+  server: string | null;
+  connect_ms: number | null;
+  duration_ms: number;
+  bytes_in: number;
+  bytes_out: number;
+  cause: string;
+  reason: string;
+}
+
+function readLines(file: string): Line[] {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Line);
+}
+
+for (const engine of ENGINES) {
+  describe(`access log (${engine} engine)`, () => {
+    test('one line per connection with the termination cause', async (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'switchyard-access-'));
+      t.after(() => rmSync(dir, { recursive: true, force: true }));
+      const file = join(dir, 'logs', 'access.log');
+      const echo = await startEchoServer(t);
+      const named = await startNamedServer(t, 'hello');
+      const hold = await startNamedServer(t, 'held', { hold: true });
+      const resetter = await startServer(t, (socket) => {
+        setTimeout(() => socket.resetAndDestroy(), 50);
+      });
+      const dead = await closedPort();
+      const one = (name: string, port: number) => ({
+        name,
+        retries: 0,
+        servers: [{ name: `${name}-1`, address: `127.0.0.1:${port}` }],
+      });
+      const p = await startBalancer(
+        t,
+        {
+          frontends: [
+            { name: 'echo', listen: '127.0.0.1:0', backend: 'echo' },
+            { name: 'named', listen: '127.0.0.1:0', backend: 'named' },
+            { name: 'hold', listen: '127.0.0.1:0', backend: 'hold', maxConnections: 1 },
+            { name: 'reset', listen: '127.0.0.1:0', backend: 'reset' },
+            { name: 'dead', listen: '127.0.0.1:0', backend: 'dead' },
+          ],
+          backends: [
+            one('echo', echo.port),
+            one('named', named.port),
+            one('hold', hold.port),
+            one('reset', resetter.port),
+            one('dead', dead),
+          ],
+          timeouts: { idle: '300ms' },
+          accessLog: file,
+        },
+        engine,
+      );
+      const port = (name: string) => p.ports[name] as number;
+      const expected: { local: number | null; frontend: string; cause: string }[] = [];
+
+      // client_fin: the client sends and finishes first; the echo server follows.
+      const c1 = await connect(port('echo'));
+      const c1Port = c1.localPort as number;
+      c1.end('ping!');
+      assert.equal((await readAll(c1)).toString(), 'ping!');
+      expected.push({ local: c1Port, frontend: 'echo', cause: 'client_fin' });
+
+      // server_fin: the server says its name and finishes first.
+      const c2 = await connect(port('named'));
+      const c2Port = c2.localPort as number;
+      assert.equal((await readAll(c2)).toString(), 'hello');
+      c2.end();
+      expected.push({ local: c2Port, frontend: 'named', cause: 'server_fin' });
+
+      // client_reset, then rejected_at_cap while it is the one connection allowed.
+      const c3 = await connect(port('hold'));
+      const c3Port = c3.localPort as number;
+      await once(c3, 'data');
+      const c4 = await connect(port('hold'));
+      await closedWithin(c4, 2000);
+      expected.push({ local: null, frontend: 'hold', cause: 'rejected_at_cap' });
+      c3.resetAndDestroy();
+      expected.push({ local: c3Port, frontend: 'hold', cause: 'client_reset' });
+
+      // server_reset: the server resets an established pair.
+      const c5 = await connect(port('reset'));
+      const c5Port = c5.localPort as number;
+      c5.on('error', () => {});
+      await closedWithin(c5, 2000);
+      expected.push({ local: c5Port, frontend: 'reset', cause: 'server_reset' });
+
+      // refused: nothing listens where the server should be.
+      const c6 = await connect(port('dead'));
+      const c6Port = c6.localPort as number;
+      await closedWithin(c6, 2000);
+      expected.push({ local: c6Port, frontend: 'dead', cause: 'refused' });
+
+      // idle_timeout: a pair where nobody says anything (after the server's greeting).
+      await waitFor(async () => (await p.stats()).frontends.hold?.active === 0, 2000, 'hold free');
+      const c7 = await connect(port('hold'));
+      const c7Port = c7.localPort as number;
+      await once(c7, 'data');
+      await closedWithin(c7, 3000);
+      expected.push({ local: c7Port, frontend: 'hold', cause: 'idle_timeout' });
+
+      let lines: Line[] = [];
+      await waitFor(
+        () => {
+          lines = readLines(file);
+          return lines.length >= expected.length;
+        },
+        5000,
+        `${expected.length} access log lines`,
+      );
+      t.diagnostic(JSON.stringify(lines));
+      assert.equal(lines.length, expected.length);
+      for (const e of expected) {
+        const line =
+          e.local === null
+            ? lines.find((l) => l.cause === e.cause)
+            : lines.find((l) => l.client === `127.0.0.1:${e.local}`);
+        assert.ok(line, `a line for ${e.frontend} ${e.cause}`);
+        assert.equal(line.cause, e.cause, `cause of the ${e.frontend} connection`);
+        assert.equal(line.frontend, e.frontend);
+        assert.ok(!Number.isNaN(Date.parse(line.time)), 'an ISO time');
+        assert.ok(line.duration_ms >= 0);
+      }
+      const echoLine = lines.find((l) => l.frontend === 'echo') as Line;
+      assert.equal(echoLine.backend, 'echo');
+      assert.equal(echoLine.server, 'echo-1');
+      assert.equal(echoLine.bytes_in, 5);
+      assert.equal(echoLine.bytes_out, 5);
+      assert.equal(typeof echoLine.connect_ms, 'number');
+      const namedLine = lines.find((l) => l.frontend === 'named') as Line;
+      assert.deepEqual([namedLine.bytes_in, namedLine.bytes_out], [0, 5]);
+      const refused = lines.find((l) => l.cause === 'refused') as Line;
+      assert.equal(refused.server, 'dead-1');
+      assert.equal(refused.connect_ms, null);
+      const idle = lines.find((l) => l.cause === 'idle_timeout') as Line;
+      assert.ok(idle.duration_ms >= 250, `idle line lasted ${idle.duration_ms} ms`);
+    });
+  });
+}
