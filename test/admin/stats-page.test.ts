@@ -1,0 +1,90 @@
+// The stats page in headless Chromium (Debian's `chromium`, installed by .ci/run; this test
+// installs nothing) against a running proxy: names, state colours, and counters that refresh by
+// themselves. Saves test-artifacts/stats-page.png.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { chromium } from 'playwright-core';
+import { ROOT, startBalancer, startNamedServer, whoAnswers } from '../helpers.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const TOKEN = 'page-token';
+
+test('stats page: frontends, backends, servers in colour, live counters', async (t) => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: .ci/run installs Debian's chromium`);
+  const a = await startNamedServer(t, 'alpha');
+  const b = await startNamedServer(t, 'bravo');
+  const c = await startNamedServer(t, 'charlie');
+  await b.kill();
+  const p = await startBalancer(t, {
+    frontends: [{ name: 'web-in', listen: '127.0.0.1:0', backend: 'pool-1' }],
+    backends: [
+      {
+        name: 'pool-1',
+        healthCheck: { interval: '100ms', rise: 1, fall: 1 },
+        servers: [
+          { name: 'alpha', address: `127.0.0.1:${a.port}` },
+          { name: 'bravo', address: `127.0.0.1:${b.port}` },
+          { name: 'charlie', address: `127.0.0.1:${c.port}`, backup: true },
+        ],
+      },
+    ],
+    admin: { listen: 0, token: TOKEN },
+  });
+
+  const profile = mkdtempSync(join(tmpdir(), 'switchyard-chromium-'));
+  t.after(() => rmSync(profile, { recursive: true, force: true }));
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  await page.goto(`http://127.0.0.1:${p.admin}/?token=${TOKEN}`);
+
+  const accepted = page.locator('tr[data-frontend="web-in"] td[data-field="accepted"]');
+  await accepted.waitFor();
+  assert.equal(await accepted.textContent(), '0');
+  assert.ok(await page.locator('#frontends').getByText('pool-1').isVisible());
+  assert.ok(await page.locator('tr[data-backend="pool-1"]').isVisible());
+
+  // Server states as classes and colours: alpha up, bravo down (its checks fail), charlie backup.
+  const row = (name: string) => page.locator(`tr[data-server="${name}"]`);
+  await page.waitForSelector('tr[data-server="bravo"].down', { timeout: 5000 });
+  assert.equal(await row('alpha').getAttribute('class'), 'up');
+  assert.equal(await row('charlie').getAttribute('class'), 'backup');
+  const colour = (name: string) =>
+    row(name)
+      .locator('td')
+      .first()
+      .evaluate((td) => getComputedStyle(td).backgroundColor);
+  assert.equal(await colour('alpha'), 'rgb(200, 240, 192)');
+  assert.equal(await colour('bravo'), 'rgb(244, 184, 184)');
+  assert.equal(await colour('charlie'), 'rgb(196, 216, 248)');
+
+  // Traffic changes the counters without a reload of the page.
+  for (let i = 0; i < 3; i++) assert.equal(await whoAnswers(p.port), 'alpha');
+  await page.waitForFunction(
+    () =>
+      document.querySelector('tr[data-frontend="web-in"] td[data-field="accepted"]')
+        ?.textContent === '3',
+    undefined,
+    { timeout: 5000 },
+  );
+  assert.equal(await row('alpha').locator('td[data-field="connections"]').textContent(), '3');
+
+  mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });
+  await page.screenshot({ path: join(ROOT, 'test-artifacts', 'stats-page.png'), fullPage: true });
+});
