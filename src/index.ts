@@ -1,4 +1,8 @@
 /** switchyard's library surface. */
+export type { AdminOptions, AdminServer } from './admin/server.ts';
+export { startAdminServer } from './admin/server.ts';
+export type { LiveConnection, StatsSource } from './admin/source.ts';
+export { handleSource } from './admin/source.ts';
 export type { CreateProxyOptions, ProxyHandle, SwitchyardStats } from './api.ts';
 export { createProxy } from './api.ts';
 export { loadConfigFile, parseConfig, parseConfigYaml } from './config/load.ts';
@@ -28,7 +32,7 @@ export {
   sourceHash,
 } from './core/balancer.ts';
 export { BufferPool } from './core/buffer-pool.ts';
-export type { ConnectionInfo, ProxyOptions, ProxyStats } from './core/proxy.ts';
+export type { ConnectionInfo, ConnectionLog, ProxyOptions, ProxyStats } from './core/proxy.ts';
 export { ProxyServer } from './core/proxy.ts';
 export { CloseReason } from './core/session.ts';
 export { isLegal, State, TRANSITIONS } from './core/state.ts';
@@ -37,4 +41,6 @@ export type { Engine, EngineName, EngineSocket, SocketEvents } from './engine/en
 export { createEngine, runtimeEngineName } from './engine/select.ts';
 export { ConfigError, ErrorCode, SwitchyardError } from './errors.ts';
 export { createLogger } from './log.ts';
+export { AccessLog, TerminationCause, terminationCause } from './observability/access-log.ts';
+export { formatMetrics, METRICS_CONTENT_TYPE } from './observability/metrics.ts';
 export type { HostPort } from './units.ts';
