@@ -1,0 +1,55 @@
+// Where the admin server binds: loopback unless a host is given; config and command line.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseObserveArgs } from '../../src/admin/cli-args.ts';
+import { parseConfig } from '../../src/config/load.ts';
+import { type ConfigError, ErrorCode } from '../../src/errors.ts';
+
+const base = {
+  frontends: [{ name: 'web', listen: '127.0.0.1:0', backend: 'app' }],
+  backends: [{ name: 'app', servers: [{ name: 'a', address: '127.0.0.1:1' }] }],
+};
+
+test('admin.listen: a port alone or :PORT binds 127.0.0.1; a host is kept', () => {
+  for (const [listen, want] of [
+    [9100, { host: '127.0.0.1', port: 9100 }],
+    ['9100', { host: '127.0.0.1', port: 9100 }],
+    [':9100', { host: '127.0.0.1', port: 9100 }],
+    ['0.0.0.0:9100', { host: '0.0.0.0', port: 9100 }],
+    ['[::1]:9100', { host: '::1', port: 9100 }],
+  ] as const) {
+    assert.deepEqual(
+      parseConfig({ ...base, admin: { listen } }).admin?.listen,
+      want,
+      String(listen),
+    );
+  }
+  assert.equal(parseConfig(base).admin, undefined, 'off unless configured');
+});
+
+test('admin config errors name the key', () => {
+  assert.throws(
+    () => parseConfig({ ...base, admin: { listen: 'nowhere', tokn: 'x' } }),
+    (err: ConfigError) => {
+      assert.equal(err.code, ErrorCode.INVALID_CONFIG);
+      assert.ok(err.problems.some((p) => p.startsWith('admin.listen: expected HOST:PORT')));
+      assert.ok(err.problems.some((p) => p.includes('tokn')));
+      return true;
+    },
+  );
+});
+
+test('--admin takes its token from SWITCHYARD_ADMIN_TOKEN; --access-log must not be empty', () => {
+  assert.deepEqual(parseObserveArgs('9100', undefined, { SWITCHYARD_ADMIN_TOKEN: 't' }), {
+    admin: { listen: { host: '127.0.0.1', port: 9100 }, token: 't' },
+  });
+  assert.deepEqual(parseObserveArgs(undefined, 'stdout', {}), { accessLog: 'stdout' });
+  assert.throws(
+    () => parseObserveArgs('nope', undefined, {}),
+    (err: { code: string }) => err.code === ErrorCode.INVALID_ARGUMENT,
+  );
+  assert.throws(
+    () => parseObserveArgs(undefined, '', {}),
+    (err: { code: string }) => err.code === ErrorCode.INVALID_ARGUMENT,
+  );
+});
