@@ -72,36 +72,38 @@ export function openAccessLog(target: AccessLogTarget | undefined): AccessLog | 
   return t === 'off' ? null : new AccessLog(t);
 }
 
+// Every line is the same kind of record: no level or pid, but a type that tells it apart from
+// the process log when both go to one place. (An empty level object makes pino write invalid JSON.)
+const LINE_OPTIONS = {
+  base: null,
+  timestamp: pino.stdTimeFunctions.isoTime,
+  formatters: { level: () => ({ type: 'access' }) },
+};
+
 /** A ConnectionLog writing JSON lines to a file or stdout through pino. */
 export class AccessLog implements ConnectionLog {
   private readonly dest: ReturnType<typeof pino.destination>;
+  private readonly target: AccessLogTarget;
   private readonly toStdout: boolean;
   readonly log: Logger;
+  private ended = false;
+  private late: Logger | null = null;
 
   /** `target`: a file (appended to, created with its directory) or `stdout`. */
   constructor(target: AccessLogTarget) {
+    this.target = target;
     this.toStdout = target === 'stdout';
     // Asynchronous writes: a line per connection must not block the event loop on disk.
     // close() flushes what is buffered.
     this.dest = pino.destination(
       this.toStdout ? { fd: 1, sync: false } : { dest: target, sync: false, mkdir: true },
     );
-    this.log = pino(
-      // Every line is the same kind of record: no level or pid, but a type that tells it apart
-      // from the process log when both go to one place. (An empty level object makes pino
-      // write invalid JSON.)
-      {
-        base: null,
-        timestamp: pino.stdTimeFunctions.isoTime,
-        formatters: { level: () => ({ type: 'access' }) },
-      },
-      this.dest,
-    );
+    this.log = pino(LINE_OPTIONS, this.dest);
   }
 
   closed(session: Session): void {
     const connectMs = session.connectedAt > 0 ? session.connectedAt - session.startedAt : null;
-    this.log.info({
+    this.out().info({
       id: session.id,
       client: session.clientName,
       frontend: session.frontend,
@@ -118,7 +120,7 @@ export class AccessLog implements ConnectionLog {
 
   rejected(frontend: string): void {
     // The engine turns the client away before any socket object exists: its address is unknown.
-    this.log.info({
+    this.out().info({
       client: null,
       frontend,
       backend: null,
@@ -132,8 +134,13 @@ export class AccessLog implements ConnectionLog {
     });
   }
 
-  /** Writes out every buffered line; resolves once they are on their way to the file. */
+  /**
+   * Writes out every buffered line and closes the file. Connections killed by a shutdown report
+   * closed a loop turn later: they are waited for briefly, and a line that still comes after
+   * is written synchronously rather than lost.
+   */
   async close(): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, 10));
     const dest = this.dest as unknown as NodeJS.EventEmitter & {
       flushSync(): void;
       end(): void;
@@ -151,5 +158,15 @@ export class AccessLog implements ConnectionLog {
         dest.end();
       });
     }
+    this.ended = true;
+  }
+
+  /** The logger for the next line: the asynchronous one, or after close() a synchronous one. */
+  private out(): Logger {
+    if (this.ended && this.late === null) {
+      const target = this.toStdout ? { fd: 1, sync: true } : { dest: this.target, sync: true };
+      this.late = pino(LINE_OPTIONS, pino.destination(target));
+    }
+    return this.late ?? this.log;
   }
 }

@@ -6,6 +6,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { createProxy } from '../../src/api.ts';
+import { createLogger } from '../../src/log.ts';
 import {
   closedPort,
   closedWithin,
@@ -173,3 +175,25 @@ for (const engine of ENGINES) {
     });
   });
 }
+
+test('close(true): the connections it kills are logged before the file is closed', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-access-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'access.log');
+  const hold = await startNamedServer(t, 'held', { hold: true });
+  const handle = await createProxy(
+    {
+      frontends: [{ name: 'web', listen: '127.0.0.1:0', backend: 'app' }],
+      backends: [{ name: 'app', servers: [{ name: 'a', address: `127.0.0.1:${hold.port}` }] }],
+      accessLog: file,
+    },
+    { log: createLogger('warn') },
+  );
+  const c = await connect(handle.addresses().web?.port as number);
+  c.on('error', () => {});
+  await once(c, 'data');
+  await handle.close(true);
+  c.destroy();
+  await waitFor(() => readLines(file).length === 1, 2000, 'the killed connection logged');
+  assert.equal(readLines(file)[0]?.cause, 'killed');
+});
