@@ -62,6 +62,17 @@ function histogram(f: Family, name: string, labels: Labels, h: HistogramSnapshot
   f.sample(`${name}_count`, labels, h.count);
 }
 
+function isHistogram(h: HistogramSnapshot | undefined): h is HistogramSnapshot {
+  return (
+    h !== undefined &&
+    Array.isArray(h.bounds) &&
+    h.bounds.every((b) => typeof b === 'number') &&
+    Array.isArray(h.counts) &&
+    h.counts.length === h.bounds.length + 1 &&
+    h.counts.every((c) => typeof c === 'number')
+  );
+}
+
 const LIVE_STATES = Object.values(State).filter((s) => s !== State.CLOSED);
 
 /** The whole exposition for one stats snapshot. */
@@ -137,7 +148,8 @@ export function formatMetrics(stats: SwitchyardStats): string {
     acceptErrors.sample('switchyard_accept_errors_total', l, s.acceptErrors);
     bytes.sample('switchyard_bytes_total', { frontend, direction: 'in' }, s.bytesIn);
     bytes.sample('switchyard_bytes_total', { frontend, direction: 'out' }, s.bytesOut);
-    if (s.histograms) {
+    // Stats summed from workers may carry none (or not yet a summable shape): left out then.
+    if (isHistogram(s.histograms?.connectMs) && isHistogram(s.histograms?.durationMs)) {
       histogram(connectTime, 'switchyard_connect_duration_seconds', l, s.histograms.connectMs);
       histogram(sessionTime, 'switchyard_session_duration_seconds', l, s.histograms.durationMs);
     }
