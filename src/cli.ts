@@ -1,5 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import {
+  ADMIN_TOKEN_ENV,
+  type ObserveArgs,
+  parseObserveArgs,
+  withObserveArgs,
+} from './admin/cli-args.ts';
+import { startAdminFor } from './admin/start.ts';
 import { type ProxyHandle, startValidated } from './api.ts';
 import type { Config } from './config/schema.ts';
 import { singleServerBackend } from './config/single-server.ts';
@@ -28,6 +35,9 @@ Options:
   --half-closed-timeout DUR close a half-closed pair after silence; 0 = none (default ${defaults.halfClosedTimeoutMs / 1000}s)
   --log-level LEVEL         ${LOG_LEVELS.join('|')}  (default ${defaults.logLevel})
   --engine node|bun         socket engine; runs on its own runtime         (default ${runtimeEngineName()}: this runtime)
+  --admin HOST:PORT         admin HTTP server: /metrics, /api, stats page; a port alone binds
+                            127.0.0.1; token from $${ADMIN_TOKEN_ENV}            (default off)
+  --access-log FILE|stdout|off  one JSON line per closed connection          (default ${defaults.accessLog})
   -h, --help                print this help
   -v, --version             print the version
 
@@ -44,13 +54,21 @@ export interface CliSettings {
   halfClosedTimeoutMs: number;
   logLevel: LogLevel;
   engine: EngineName;
+  /** --admin and --access-log, applied over the config's keys. */
+  observe: ObserveArgs;
 }
 
 export type CliCommand =
   | { kind: 'help' }
   | { kind: 'version' }
   | { kind: 'run'; settings: CliSettings }
-  | { kind: 'run-config'; file: string; logLevel: LogLevel; engine: EngineName };
+  | {
+      kind: 'run-config';
+      file: string;
+      logLevel: LogLevel;
+      engine: EngineName;
+      observe: ObserveArgs;
+    };
 
 /** Options that describe the one-server shorthand, so cannot be mixed with --config. */
 const SHORTHAND_OPTIONS = [
@@ -82,6 +100,8 @@ export function parseCli(argv: string[]): CliCommand {
         'half-closed-timeout': { type: 'string' },
         'log-level': { type: 'string' },
         engine: { type: 'string' },
+        admin: { type: 'string' },
+        'access-log': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -102,12 +122,13 @@ export function parseCli(argv: string[]): CliCommand {
     if (v !== 'node' && v !== 'bun') throw invalid('--engine', `expected node or bun, got "${v}"`);
     return v;
   });
+  const observe = parseObserveArgs(str('admin'), str('access-log'));
   const configFile = str('config');
   if (configFile !== undefined) {
     for (const key of SHORTHAND_OPTIONS) {
       if (str(key) !== undefined) throw invalid(`--${key}`, 'cannot be combined with --config');
     }
-    return { kind: 'run-config', file: configFile, logLevel, engine };
+    return { kind: 'run-config', file: configFile, logLevel, engine, observe };
   }
   const required = (key: string, what: string): string => {
     const v = str(key);
@@ -145,6 +166,7 @@ export function parseCli(argv: string[]): CliCommand {
       halfClosedTimeoutMs: duration('half-closed-timeout', defaults.halfClosedTimeoutMs),
       logLevel,
       engine,
+      observe,
     },
   };
 }
@@ -208,15 +230,27 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
     process.stdout.write(`${version()}\n`);
     return 0;
   }
-  const { logLevel, engine: engineName } = command.kind === 'run' ? command.settings : command;
+  const {
+    logLevel,
+    engine: engineName,
+    observe,
+  } = command.kind === 'run' ? command.settings : command;
   // Each engine runs on its own runtime: the other one takes over this command.
   if (engineName !== runtimeEngineName()) return handOff(engineName, argv);
-  const valid = command.kind === 'run' ? shorthandConfig(command.settings) : (config as Config);
+  const valid = withObserveArgs(
+    command.kind === 'run' ? shorthandConfig(command.settings) : (config as Config),
+    observe,
+  );
   const log = createLogger(logLevel);
   let proxy: ProxyHandle;
+  let stopAdmin: () => Promise<void>;
   try {
     const engine = await createEngine(engineName, { readSize: valid.bufferSize });
     proxy = await startValidated(valid, { engine, log });
+    stopAdmin = await startAdminFor(proxy, valid, log).catch(async (err) => {
+      await proxy.close(true);
+      throw err;
+    });
   } catch (err) {
     const code = (err as { code?: string }).code;
     log.fatal({ code, err: (err as Error).message }, 'cannot start');
@@ -225,7 +259,10 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
   return new Promise<number>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       log.info({ signal }, 'stopping: no new connections');
-      proxy.close(true).then(() => resolve(0));
+      proxy
+        .close(true)
+        .then(stopAdmin)
+        .then(() => resolve(0));
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);

@@ -1,0 +1,110 @@
+// The `switchyard` command with --admin and --access-log, on each engine: the admin server binds
+// loopback, wants the token from SWITCHYARD_ADMIN_TOKEN, reports readiness and metrics; the
+// access log goes to stdout, one JSON line per closed connection, flushed by the time it exits.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { describe, test } from 'node:test';
+import { connect, ENGINES, ROOT, readAll, startEchoServer, waitFor } from '../helpers.ts';
+
+const BIN = `${ROOT}bin/switchyard.js`;
+const TOKEN = 'e2e-token';
+
+for (const engine of ENGINES) {
+  describe(`switchyard --admin --access-log (${engine} engine)`, () => {
+    test('admin server and access log of the command', async (t) => {
+      const backend = await startEchoServer(t);
+      const child = spawn(
+        process.execPath,
+        [
+          BIN,
+          '--listen',
+          '127.0.0.1:0',
+          '--backend',
+          `127.0.0.1:${backend.port}`,
+          '--admin',
+          '0',
+          '--access-log',
+          'stdout',
+          '--engine',
+          engine,
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, SWITCHYARD_ADMIN_TOKEN: TOKEN },
+        },
+      );
+      t.after(() => child.kill('SIGKILL'));
+      const logs: Record<string, unknown>[] = [];
+      createInterface({ input: child.stderr }).on('line', (l) => logs.push(JSON.parse(l)));
+      const access: Record<string, unknown>[] = [];
+      createInterface({ input: child.stdout }).on('line', (l) => access.push(JSON.parse(l)));
+      await waitFor(
+        () => logs.some((l) => l.msg === 'admin server listening') && logs.some((l) => l.listen),
+        10_000,
+        'the admin server and the frontend to listen',
+      );
+      const adminAt = String(logs.find((l) => l.msg === 'admin server listening')?.admin);
+      assert.match(adminAt, /^127\.0\.0\.1:\d+$/, 'a port alone binds loopback');
+      const listen = String(logs.find((l) => l.listen)?.listen);
+      const port = Number(listen.slice(listen.lastIndexOf(':') + 1));
+      const base = `http://${adminAt}`;
+      const auth = { Authorization: `Bearer ${TOKEN}` };
+
+      assert.equal((await fetch(`${base}/readyz`)).status, 401);
+      assert.equal((await fetch(`${base}/readyz`, { headers: auth })).status, 200);
+      assert.equal((await fetch(`${base}/healthz`, { headers: auth })).status, 200);
+
+      const c = await connect(port);
+      c.end('abc');
+      assert.equal((await readAll(c)).toString(), 'abc');
+      await waitFor(() => access.length === 1, 5000, 'one access log line');
+      assert.equal(access[0]?.cause, 'client_fin');
+      assert.equal(access[0]?.bytes_in, 3);
+      assert.equal(access[0]?.frontend, 'default');
+
+      const metrics = await (await fetch(`${base}/metrics`, { headers: auth })).text();
+      assert.match(metrics, /^switchyard_connections_accepted_total\{frontend="default"\} 1$/m);
+      assert.match(
+        metrics,
+        /^switchyard_connections_closed_total\{frontend="default",reason="done"\} 1$/m,
+      );
+
+      // A second connection, still open at SIGTERM.
+      const held = await connect(port);
+      held.on('error', () => {});
+      held.write('x');
+      await waitFor(
+        async () => {
+          const live = (await (
+            await fetch(`${base}/api/connections`, { headers: auth })
+          ).json()) as { bytesIn: number }[];
+          return live.length === 1 && live[0]?.bytesIn === 1;
+        },
+        5000,
+        'the held connection in /api/connections',
+      );
+      // SIGTERM: not ready from then on (503 while the held connection drains, or gone once
+      // the process has stopped); the process exits 0 with every line written.
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await waitFor(
+        async () => {
+          const status = await fetch(`${base}/readyz`, { headers: auth }).then(
+            (r) => r.status,
+            () => 'gone',
+          );
+          return status === 503 || status === 'gone';
+        },
+        5000,
+        '/readyz 503 after SIGTERM',
+      );
+      held.end();
+      const [code] = await exited;
+      assert.equal(code, 0);
+      await waitFor(() => access.length === 2, 2000, 'the held connection logged at exit');
+      assert.equal(access[1]?.bytes_in, 1);
+    });
+  });
+}
