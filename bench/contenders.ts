@@ -45,6 +45,9 @@ const BUN = join(ROOT, 'node_modules', '.bin', 'bun');
 /** Every contender, in report order; those that cannot run here say why. */
 export function listContenders(tools: Tools): Contender[] {
   const switchyard = probeSwitchyard();
+  // Said outright where the CLI knows the flag, so a changed default cannot slip a log into
+  // the numbers (the other proxies log nothing per connection either).
+  const base = switchyard.help.includes('--access-log') ? ['--access-log', 'off'] : [];
   const list: Contender[] = [
     {
       name: DIRECT,
@@ -79,7 +82,7 @@ export function listContenders(tools: Tools): Contender[] {
       name: 'switchyard-node',
       description: 'switchyard, Node engine',
       unavailable: switchyard.unavailable,
-      start: (backendPort) => startSwitchyard('switchyard-node', backendPort, []),
+      start: (backendPort) => startSwitchyard('switchyard-node', backendPort, base),
     },
   ];
   // Later engines and modes join only once the CLI offers them, so this file needs no edit
@@ -89,7 +92,8 @@ export function listContenders(tools: Tools): Contender[] {
       name: 'switchyard-bun',
       description: 'switchyard, Bun engine',
       unavailable: switchyard.unavailable,
-      start: (backendPort) => startSwitchyard('switchyard-bun', backendPort, ['--engine', 'bun']),
+      start: (backendPort) =>
+        startSwitchyard('switchyard-bun', backendPort, [...base, '--engine', 'bun']),
     });
   }
   if (switchyard.help.includes('--workers')) {
@@ -98,7 +102,7 @@ export function listContenders(tools: Tools): Contender[] {
       description: 'switchyard, Node engine, --workers 2 (both on the proxy CPU)',
       unavailable: switchyard.unavailable,
       start: (backendPort) =>
-        startSwitchyard('switchyard-node-w2', backendPort, ['--workers', '2']),
+        startSwitchyard('switchyard-node-w2', backendPort, [...base, '--workers', '2']),
     });
   }
   return list;
