@@ -13,6 +13,7 @@ import {
 } from './core/proxy.ts';
 import type { Engine } from './engine/engine.ts';
 import { createEngine, runtimeEngineName } from './engine/select.ts';
+import { waitForIdle } from './lifecycle/drain.ts';
 import { createLogger } from './log.ts';
 import { type AccessLog, openAccessLog } from './observability/access-log.ts';
 import { formatHostPort, type HostPort } from './units.ts';
@@ -28,6 +29,8 @@ export interface CreateProxyOptions {
   strictStates?: boolean;
   /** Told of every finished connection (an AccessLog); none by default. */
   connectionLog?: ConnectionLog;
+  /** Bind with SO_REUSEPORT, so worker processes share each frontend's port. */
+  reusePort?: boolean;
 }
 
 export interface SwitchyardStats {
@@ -53,6 +56,11 @@ export interface ProxyHandle {
   reload(config: ConfigInput | Config): Promise<void>;
   /** Stops every frontend and health check; with `killConnections`, closes live pairs too. */
   close(killConnections?: boolean): Promise<void>;
+  /**
+   * Stops accepting at once, lets open connections finish for up to `deadlineMs` (0 = none),
+   * then closes the rest and everything else (as close(true)). Resolves when all is closed.
+   */
+  drain(deadlineMs: number): Promise<void>;
 }
 
 /** Validates `config` (throws ConfigError listing every problem) and starts it. */
@@ -142,6 +150,7 @@ class Switchyard implements ProxyHandle {
         ...(this.options.route ? { route: this.options.route } : {}),
         ...(this.options.strictStates ? { strictStates: true } : {}),
         connectionLog: this.options.connectionLog ?? this.accessLog,
+        ...(this.options.reusePort ? { reusePort: true } : {}),
       });
       await proxy.start();
       this.frontends.set(fc.name, { config: fc, proxy });
@@ -198,6 +207,16 @@ class Switchyard implements ProxyHandle {
     const valid = await validate(config);
     await this.apply(valid);
     this.log.info({ frontends: valid.frontends.length }, 'config reloaded');
+  }
+
+  async drain(deadlineMs: number): Promise<void> {
+    const proxies = [...[...this.frontends.values()].map((f) => f.proxy), ...this.retired];
+    await Promise.all(proxies.map((p) => p.close(false)));
+    const active = () => proxies.reduce((n, p) => n + p.stats().active, 0);
+    const left = (await waitForIdle(active, deadlineMs)) ? 0 : active();
+    if (left > 0)
+      this.log.warn({ connections: left, deadlineMs }, 'drain deadline: closing the rest');
+    await this.close(true);
   }
 
   async close(killConnections = false): Promise<void> {

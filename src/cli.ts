@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import {
   ADMIN_TOKEN_ENV,
@@ -6,19 +7,19 @@ import {
   parseObserveArgs,
   withObserveArgs,
 } from './admin/cli-args.ts';
-import { startAdminFor } from './admin/start.ts';
-import { type ProxyHandle, startValidated } from './api.ts';
+import { type Running, startAdminFor } from './admin/start.ts';
 import type { Config } from './config/schema.ts';
 import { singleServerBackend } from './config/single-server.ts';
 import { defaults } from './defaults.ts';
 import type { EngineName } from './engine/engine.ts';
 import { handOff } from './engine/handoff.ts';
-import { createEngine, runtimeEngineName } from './engine/select.ts';
+import { runtimeEngineName } from './engine/select.ts';
 import { ConfigError, ErrorCode, SwitchyardError } from './errors.ts';
+import { runProcess } from './lifecycle/run.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from './log.ts';
 import { type HostPort, parseDuration, parseHostPort, parseSize } from './units.ts';
 
-const USAGE = `Usage: switchyard --config FILE [--log-level LEVEL] [--engine node|bun]
+const USAGE = `Usage: switchyard --config FILE [--workers N|auto] [--drain-timeout DUR] [--log-level LEVEL] [--engine node|bun]
        switchyard --listen HOST:PORT --backend HOST:PORT [options]
 
 With --config, runs the frontends and backends of a YAML file (see the README). Without it,
@@ -38,6 +39,9 @@ Options:
   --admin HOST:PORT         admin HTTP server: /metrics, /api, stats page; a port alone binds
                             127.0.0.1; token from $${ADMIN_TOKEN_ENV}            (default off)
   --access-log FILE|stdout|off  one JSON line per closed connection          (default ${defaults.accessLog})
+  --workers N|auto          processes sharing the port (SO_REUSEPORT); auto = CPUs (default ${defaults.workers})
+  --drain-timeout DUR       on SIGTERM/SIGINT, time open connections get; 0 = none (default ${defaults.drainTimeoutMs / 1000}s)
+  SIGHUP reloads --config (kept when invalid). A second SIGTERM/SIGINT exits at once (143/130).
   -h, --help                print this help
   -v, --version             print the version
 
@@ -54,6 +58,8 @@ export interface CliSettings {
   halfClosedTimeoutMs: number;
   logLevel: LogLevel;
   engine: EngineName;
+  workers: number;
+  drainTimeoutMs: number;
   /** --admin and --access-log, applied over the config's keys. */
   observe: ObserveArgs;
 }
@@ -67,6 +73,8 @@ export type CliCommand =
       file: string;
       logLevel: LogLevel;
       engine: EngineName;
+      workers: number;
+      drainTimeoutMs: number;
       observe: ObserveArgs;
     };
 
@@ -102,6 +110,8 @@ export function parseCli(argv: string[]): CliCommand {
         engine: { type: 'string' },
         admin: { type: 'string' },
         'access-log': { type: 'string' },
+        workers: { type: 'string' },
+        'drain-timeout': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -122,13 +132,31 @@ export function parseCli(argv: string[]): CliCommand {
     if (v !== 'node' && v !== 'bun') throw invalid('--engine', `expected node or bun, got "${v}"`);
     return v;
   });
+  const workers = optional(str('workers'), defaults.workers as number, (v) => {
+    if (v === 'auto') return availableParallelism();
+    if (!/^\d+$/.test(v) || Number(v) < 1) {
+      throw invalid('--workers', `expected a whole number of at least 1 or auto, got "${v}"`);
+    }
+    return Number(v);
+  });
+  const drainTimeoutMs = optional(str('drain-timeout'), defaults.drainTimeoutMs as number, (v) =>
+    parseDuration(v, '--drain-timeout'),
+  );
   const observe = parseObserveArgs(str('admin'), str('access-log'));
   const configFile = str('config');
   if (configFile !== undefined) {
     for (const key of SHORTHAND_OPTIONS) {
       if (str(key) !== undefined) throw invalid(`--${key}`, 'cannot be combined with --config');
     }
-    return { kind: 'run-config', file: configFile, logLevel, engine, observe };
+    return {
+      kind: 'run-config',
+      file: configFile,
+      logLevel,
+      engine,
+      workers,
+      drainTimeoutMs,
+      observe,
+    };
   }
   const required = (key: string, what: string): string => {
     const v = str(key);
@@ -166,6 +194,8 @@ export function parseCli(argv: string[]): CliCommand {
       halfClosedTimeoutMs: duration('half-closed-timeout', defaults.halfClosedTimeoutMs),
       logLevel,
       engine,
+      workers,
+      drainTimeoutMs,
       observe,
     },
   };
@@ -230,41 +260,33 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
     process.stdout.write(`${version()}\n`);
     return 0;
   }
-  const {
-    logLevel,
-    engine: engineName,
-    observe,
-  } = command.kind === 'run' ? command.settings : command;
+  const { logLevel, engine, workers, drainTimeoutMs, observe } =
+    command.kind === 'run' ? command.settings : command;
   // Each engine runs on its own runtime: the other one takes over this command.
-  if (engineName !== runtimeEngineName()) return handOff(engineName, argv);
+  if (engine !== runtimeEngineName()) return handOff(engine, argv);
   const valid = withObserveArgs(
     command.kind === 'run' ? shorthandConfig(command.settings) : (config as Config),
     observe,
   );
+  const configFile = command.kind === 'run-config' ? command.file : null;
   const log = createLogger(logLevel);
-  let proxy: ProxyHandle;
-  let stopAdmin: () => Promise<void>;
-  try {
-    const engine = await createEngine(engineName, { readSize: valid.bufferSize });
-    proxy = await startValidated(valid, { engine, log });
-    stopAdmin = await startAdminFor(proxy, valid, log).catch(async (err) => {
-      await proxy.close(true);
-      throw err;
+  // The admin server runs where every connection is seen: here, not in each worker.
+  let stopAdmin: Promise<() => Promise<void>> = Promise.resolve(async () => {});
+  const started = (running: Running) => {
+    stopAdmin = startAdminFor(running, valid, log).catch((err: Error) => {
+      log.error({ code: (err as { code?: string }).code, err: err.message }, 'no admin server');
+      return async () => {};
     });
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    log.fatal({ code, err: (err as Error).message }, 'cannot start');
-    return 1;
-  }
-  return new Promise<number>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      log.info({ signal }, 'stopping: no new connections');
-      proxy
-        .close(true)
-        .then(stopAdmin)
-        .then(() => resolve(0));
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+  };
+  const code = await runProcess(valid, {
+    engine,
+    log,
+    workers,
+    drainTimeoutMs,
+    configFile,
+    argv,
+    started,
   });
+  await (await stopAdmin)();
+  return code;
 }

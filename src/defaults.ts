@@ -46,6 +46,23 @@ export const defaults = {
   /** Failed checks (or failed real-traffic connects) in a row that take an up server down. 0 is not allowed. */
   healthCheckFall: 3,
 
+  // ─── Process lifecycle (workers, drain, reload) ───
+
+  /** Worker processes sharing the listeners (SO_REUSEPORT). 1 = no workers: the proxy runs in the process started. 0 is not allowed. */
+  workers: 1,
+  /** Milliseconds SIGTERM/SIGINT lets open connections finish before the rest are closed. 0 = close them at once. */
+  drainTimeoutMs: 30_000,
+  /** Milliseconds between checks of the open-connection count while draining. 0 is not allowed. */
+  drainPollMs: 50,
+  /** Milliseconds before the first restart of a dead worker; doubles per death in a row. 0 = restart at once (still doubling from 1 ms). */
+  restartBackoffMs: 100,
+  /** Largest restart delay, in milliseconds. */
+  restartBackoffMaxMs: 10_000,
+  /** Milliseconds a worker must stay up for its restart delay to start again from restartBackoffMs. */
+  restartResetMs: 10_000,
+  /** Milliseconds between a worker's stats reports to the supervisor. 0 = only on request. */
+  workerReportMs: 1_000,
+
   // ─── Observability (admin server, access log) ───
 
   /** Host the admin server binds when given only a port (`--admin 9100`). The admin server itself is off unless configured. */

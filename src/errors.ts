@@ -28,6 +28,8 @@ export const ErrorCode = {
   QUEUE_FULL: 'SWITCHYARD_ERR_QUEUE_FULL',
   /** The admin HTTP server could not bind its address. */
   ADMIN_LISTEN_FAILED: 'SWITCHYARD_ERR_ADMIN_LISTEN_FAILED',
+  /** A worker process could not start its listeners (the supervisor stops and exits 1). */
+  WORKER_START_FAILED: 'SWITCHYARD_ERR_WORKER_START_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

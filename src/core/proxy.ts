@@ -106,6 +106,7 @@ export class ProxyServer implements AcceptHandler {
   private readonly pool: BufferPool;
   private readonly sessions = new Set<Session>();
   private listener: EngineListener | null = null;
+  private bound: HostPort | null = null;
   private accepted = 0;
   private rejected = 0;
   private acceptErrors = 0;
@@ -182,12 +183,16 @@ export class ProxyServer implements AcceptHandler {
       { host: o.listen.host, port: o.listen.port, backlog: o.backlog, reusePort: this.reusePort },
       this,
     );
+    this.bound = { host: this.listener.host, port: this.listener.port };
   }
 
-  /** The bound address (the real port when 0 was asked). */
+  /**
+   * The bound address (the real port when 0 was asked); still the same once closed, so stats
+   * taken while the connections drain name it.
+   */
   get address(): HostPort {
-    if (!this.listener) throw new Error('proxy not started');
-    return { host: this.listener.host, port: this.listener.port };
+    if (!this.bound) throw new Error('proxy not started');
+    return this.bound;
   }
 
   // ─── AcceptHandler ───

@@ -89,10 +89,11 @@ test('listens on [::1], logs where, forwards, and exits 0 on SIGTERM', async (t)
   socket.write('over v6');
   const [data] = await once(socket, 'data');
   assert.equal(String(data), 'over v6');
+  // SIGTERM drains: the proxy exits once its open connections are done.
+  socket.destroy();
   child.kill('SIGTERM');
   const [code] = await once(child, 'exit');
   assert.equal(code, 0);
-  socket.destroy();
 });
 
 test('a port already in use: exit 1 with the reason', async (t) => {

@@ -35,10 +35,11 @@ for (const startedBy of RUNTIMES) {
       socket.write(`via ${expected}`);
       const [data] = await once(socket, 'data');
       assert.equal(String(data), `via ${expected}`);
+      // SIGTERM drains: the proxy exits once its open connections are done.
+      socket.destroy();
       child.kill('SIGTERM');
       const [code] = await once(child, 'exit');
       assert.equal(code, 0);
-      socket.destroy();
     });
   }
 }

@@ -1,0 +1,52 @@
+import type { SwitchyardStats } from '../api.ts';
+
+/** Numbers that are settings, the same in every worker: taken from the first, never summed. */
+const SETTINGS: ReadonlySet<string> = new Set(['weight', 'maxConnections', 'bufferSize']);
+
+/**
+ * The stats of every worker as one: counters and gauges are summed (accepted, active, bytes, a
+ * server's connections, ...), settings are taken from the first worker, and a server is `up` only
+ * when every worker's health checks say so. Frontends, backends and servers are matched by name.
+ */
+export function sumStats(reports: readonly SwitchyardStats[]): SwitchyardStats {
+  const out: SwitchyardStats = { frontends: {}, backends: {} };
+  for (const report of reports) merge(out as unknown as Tree, report as unknown as Tree);
+  return out;
+}
+
+type Tree = Record<string, unknown>;
+
+function merge(into: Tree, from: Tree): void {
+  for (const [key, value] of Object.entries(from)) {
+    const have = into[key];
+    if (typeof value === 'number') {
+      if (typeof have !== 'number') into[key] = value;
+      else if (!SETTINGS.has(key)) into[key] = have + value;
+    } else if (typeof value === 'boolean') {
+      if (typeof have !== 'boolean') into[key] = value;
+      else if (key === 'up') into[key] = have && value;
+    } else if (Array.isArray(value)) {
+      into[key] = mergeList(Array.isArray(have) ? (have as Tree[]) : [], value as Tree[]);
+    } else if (typeof value === 'object' && value !== null) {
+      const target = (typeof have === 'object' && have !== null ? have : {}) as Tree;
+      into[key] = target;
+      merge(target, value as Tree);
+    } else if (have === undefined) {
+      into[key] = value;
+    }
+  }
+}
+
+/** Lists of named entries (a backend's servers) merged entry by entry, by name. */
+function mergeList(into: Tree[], from: readonly Tree[]): Tree[] {
+  for (const entry of from) {
+    const same = into.find((e) => e.name === entry.name);
+    if (same) merge(same, entry);
+    else {
+      const copy: Tree = {};
+      merge(copy, entry);
+      into.push(copy);
+    }
+  }
+  return into;
+}

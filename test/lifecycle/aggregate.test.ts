@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { SwitchyardStats } from '../../src/api.ts';
+import { sumStats } from '../../src/lifecycle/aggregate.ts';
+
+function report(accepted: number, active: number, up: boolean): SwitchyardStats {
+  return {
+    frontends: {
+      web: {
+        active,
+        accepted,
+        rejected: 0,
+        acceptErrors: 0,
+        closed: { done: accepted - active },
+        bytesIn: 10 * accepted,
+        bytesOut: 20 * accepted,
+        states: { illegal: 0 } as SwitchyardStats['frontends'][string]['states'],
+        pool: { capacity: 2048, inUse: active * 2, highWater: 4, bufferSize: 16384 },
+        listen: '127.0.0.1:8080',
+        backend: 'app',
+      },
+    },
+    backends: {
+      app: {
+        name: 'app',
+        balance: 'roundrobin',
+        queued: 0,
+        queueTimeouts: 0,
+        queueFull: 0,
+        servers: [
+          {
+            name: 'a',
+            address: '127.0.0.1:9001',
+            up,
+            backup: false,
+            weight: 3,
+            active,
+            maxConnections: 0,
+            connections: accepted,
+            failures: 0,
+            checks: 5,
+            checkFailures: up ? 0 : 5,
+          },
+        ],
+      },
+    },
+  };
+}
+
+test('worker stats sum: counters and gauges add up, settings and names do not', () => {
+  const sum = sumStats([report(10, 2, true), report(5, 1, false)]);
+  const web = sum.frontends.web;
+  assert.ok(web);
+  assert.equal(web.accepted, 15);
+  assert.equal(web.active, 3);
+  assert.equal(web.closed.done, 12);
+  assert.equal(web.bytesIn, 150);
+  assert.equal(web.pool.inUse, 6);
+  assert.equal(web.pool.bufferSize, 16384, 'a setting, not summed');
+  assert.equal(web.listen, '127.0.0.1:8080');
+  const a = sum.backends.app?.servers[0];
+  assert.ok(a);
+  assert.equal(a.name, 'a');
+  assert.equal(a.connections, 15);
+  assert.equal(a.weight, 3);
+  assert.equal(a.up, false, 'up only when every worker sees it up');
+  assert.equal(a.checks, 10);
+  assert.deepEqual(sumStats([]), { frontends: {}, backends: {} });
+});
