@@ -272,9 +272,13 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
   const log = createLogger(logLevel);
   // The admin server runs where every connection is seen: here, not in each worker.
   let stopAdmin: Promise<() => Promise<void>> = Promise.resolve(async () => {});
+  let adminFailed = false;
   const started = (running: Running) => {
     stopAdmin = startAdminFor(running, valid, log).catch((err: Error) => {
-      log.error({ code: (err as { code?: string }).code, err: err.message }, 'no admin server');
+      // Asked for and impossible (its port taken): stop as any start failure does, status 1.
+      log.fatal({ code: (err as { code?: string }).code, err: err.message }, 'cannot start');
+      adminFailed = true;
+      process.kill(process.pid, 'SIGTERM');
       return async () => {};
     });
   };
@@ -288,5 +292,5 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
     started,
   });
   await (await stopAdmin)();
-  return code;
+  return adminFailed ? 1 : code;
 }

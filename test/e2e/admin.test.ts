@@ -85,26 +85,48 @@ for (const engine of ENGINES) {
         5000,
         'the held connection in /api/connections',
       );
-      // SIGTERM: not ready from then on (503 while the held connection drains, or gone once
-      // the process has stopped); the process exits 0 with every line written.
+      // SIGTERM: the held connection drains, and meanwhile the process is not ready (but alive).
       const exited = once(child, 'exit');
       child.kill('SIGTERM');
       await waitFor(
-        async () => {
-          const status = await fetch(`${base}/readyz`, { headers: auth }).then(
-            (r) => r.status,
-            () => 'gone',
-          );
-          return status === 503 || status === 'gone';
-        },
+        async () => (await fetch(`${base}/readyz`, { headers: auth })).status === 503,
         5000,
-        '/readyz 503 after SIGTERM',
+        '/readyz 503 while draining',
       );
+      assert.equal((await fetch(`${base}/healthz`, { headers: auth })).status, 200);
+      assert.equal(child.exitCode, null, 'still running while the connection is open');
       held.end();
       const [code] = await exited;
       assert.equal(code, 0);
       await waitFor(() => access.length === 2, 2000, 'the held connection logged at exit');
       assert.equal(access[1]?.bytes_in, 1);
+      assert.equal(access[1]?.cause, 'client_fin', 'the drained connection finished on its own');
     });
   });
 }
+
+test('--admin on a port in use: exits 1 naming SWITCHYARD_ERR_ADMIN_LISTEN_FAILED', async (t) => {
+  const backend = await startEchoServer(t);
+  const taken = await startEchoServer(t);
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      '--listen',
+      '127.0.0.1:0',
+      '--backend',
+      `127.0.0.1:${backend.port}`,
+      '--admin',
+      String(taken.port),
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  t.after(() => child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const [code] = await once(child, 'exit');
+  assert.equal(code, 1);
+  assert.match(stderr, /SWITCHYARD_ERR_ADMIN_LISTEN_FAILED/);
+});
