@@ -29,6 +29,18 @@ export interface RunOptions {
  * --workers with a port 0 (each worker would get a port of its own).
  */
 export async function runProcess(config: Config, options: RunOptions): Promise<number> {
+  // SIGHUP's default action ends the process: while it starts, a SIGHUP is ignored instead.
+  process.on('SIGHUP', hangupWhileStarting);
+  try {
+    return await runStarted(config, options);
+  } finally {
+    process.off('SIGHUP', hangupWhileStarting);
+  }
+}
+
+function hangupWhileStarting() {}
+
+async function runStarted(config: Config, options: RunOptions): Promise<number> {
   const { log } = options;
   const id = workerId();
   if (id !== null) {
