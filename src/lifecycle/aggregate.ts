@@ -1,7 +1,7 @@
 import type { SwitchyardStats } from '../api.ts';
 
 /** Numbers that are settings, the same in every worker: taken from the first, never summed. */
-const SETTINGS: ReadonlySet<string> = new Set(['weight', 'maxConnections', 'bufferSize']);
+const SETTINGS: ReadonlySet<string> = new Set(['weight', 'maxConnections', 'bufferSize', 'bounds']);
 
 /**
  * The stats of every worker as one: counters and gauges are summed (accepted, active, bytes, a
@@ -25,6 +25,15 @@ function merge(into: Tree, from: Tree): void {
     } else if (typeof value === 'boolean') {
       if (typeof have !== 'boolean') into[key] = value;
       else if (key === 'up') into[key] = have && value;
+    } else if (Array.isArray(value) && value.every((v) => typeof v === 'number')) {
+      // Histogram buckets: counts add up element by element; bounds are a setting.
+      const sums = Array.isArray(have) ? (have as number[]) : undefined;
+      into[key] =
+        sums === undefined
+          ? [...value]
+          : SETTINGS.has(key)
+            ? sums
+            : sums.map((n, i) => n + (value[i] ?? 0));
     } else if (Array.isArray(value)) {
       into[key] = mergeList(Array.isArray(have) ? (have as Tree[]) : [], value as Tree[]);
     } else if (typeof value === 'object' && value !== null) {

@@ -148,7 +148,7 @@ export function formatMetrics(stats: SwitchyardStats): string {
     acceptErrors.sample('switchyard_accept_errors_total', l, s.acceptErrors);
     bytes.sample('switchyard_bytes_total', { frontend, direction: 'in' }, s.bytesIn);
     bytes.sample('switchyard_bytes_total', { frontend, direction: 'out' }, s.bytesOut);
-    // Stats summed from workers may carry none (or not yet a summable shape): left out then.
+    // Stats from an older worker, or summed before its first report, may carry none: left out.
     if (isHistogram(s.histograms?.connectMs) && isHistogram(s.histograms?.durationMs)) {
       histogram(connectTime, 'switchyard_connect_duration_seconds', l, s.histograms.connectMs);
       histogram(sessionTime, 'switchyard_session_duration_seconds', l, s.histograms.durationMs);

@@ -67,3 +67,31 @@ test('worker stats sum: counters and gauges add up, settings and names do not', 
   assert.equal(a.checks, 10);
   assert.deepEqual(sumStats([]), { frontends: {}, backends: {} });
 });
+
+test('worker histograms sum bucket by bucket, bounds kept', () => {
+  const withHistogram = (counts: number[], sumMs: number): SwitchyardStats => {
+    const r = report(
+      counts.reduce((a, b) => a + b, 0),
+      0,
+      true,
+    );
+    const web = r.frontends.web as SwitchyardStats['frontends'][string];
+    web.histograms = {
+      connectMs: { bounds: [1, 5, 25], counts, sumMs, count: counts.reduce((a, b) => a + b, 0) },
+      durationMs: {
+        bounds: [10, 100],
+        counts: [counts[0] ?? 0, 0, 0],
+        sumMs,
+        count: counts[0] ?? 0,
+      },
+    };
+    return r;
+  };
+  const sum = sumStats([withHistogram([1, 2, 3, 4], 20), withHistogram([10, 0, 1, 0], 7)]);
+  const h = sum.frontends.web?.histograms;
+  assert.deepEqual(h?.connectMs.bounds, [1, 5, 25]);
+  assert.deepEqual(h?.connectMs.counts, [11, 2, 4, 4]);
+  assert.equal(h?.connectMs.count, 21);
+  assert.equal(h?.connectMs.sumMs, 27);
+  assert.deepEqual(h?.durationMs.counts, [11, 0, 0]);
+});
