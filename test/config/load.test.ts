@@ -1,7 +1,7 @@
 // The config file: YAML -> validated config, and every problem of a bad one.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseConfig, parseConfigYaml } from '../../src/config/load.ts';
+import { loadConfigFile, parseConfig, parseConfigYaml } from '../../src/config/load.ts';
 import { defaults } from '../../src/defaults.ts';
 import { ConfigError, ErrorCode } from '../../src/errors.ts';
 
@@ -159,4 +159,10 @@ test('YAML syntax errors and empty files are config errors too', () => {
       return true;
     },
   );
+});
+
+test("the repository's switchyard.yaml (the README's run line) is valid", () => {
+  const config = loadConfigFile(new URL('../../switchyard.yaml', import.meta.url).pathname);
+  assert.equal(config.frontends[0]?.listen.port, 8080);
+  assert.equal(config.backends[0]?.servers[0]?.address.port, 9000);
 });
