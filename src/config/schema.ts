@@ -17,23 +17,34 @@ function orRequired(message: string) {
   return (issue: { input?: unknown }) => (issue.input === undefined ? 'required' : message);
 }
 
+/**
+ * A number, or text with a unit that `parse` turns into that number (a duration in milliseconds,
+ * a size in bytes). `example` completes "expected ..." in both error messages.
+ */
+function withUnit(
+  number: z.ZodNumber,
+  parse: (text: string, what: string) => number,
+  example: string,
+) {
+  return z
+    .union([number, z.string()], { error: orRequired(`expected ${example}`) })
+    .transform((value, ctx) => {
+      if (typeof value === 'number') return value;
+      try {
+        return parse(value, 'value');
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `expected ${example}, got "${value}"` });
+        return z.NEVER;
+      }
+    });
+}
+
 /** A duration as text or milliseconds; parses to milliseconds. */
-const duration = z
-  .union([z.number().int().nonnegative(), z.string()], {
-    error: orRequired('expected a duration such as 500ms, 2s, 1m or 1h'),
-  })
-  .transform((value, ctx) => {
-    if (typeof value === 'number') return value;
-    try {
-      return parseDuration(value, 'duration');
-    } catch {
-      ctx.addIssue({
-        code: 'custom',
-        message: `expected a duration such as 500ms, 2s, 1m or 1h, got "${value}"`,
-      });
-      return z.NEVER;
-    }
-  });
+const duration = withUnit(
+  z.number().int().nonnegative(),
+  parseDuration,
+  'a duration such as 500ms, 2s, 1m or 1h',
+);
 
 /**
  * `HOST:PORT`, `[IPv6]:PORT` or `:PORT`; parses to `{ host, port }`. An already parsed
@@ -67,22 +78,7 @@ const address = z.unknown().transform((value, ctx): HostPort => {
 });
 
 /** A size as text (`16k`) or bytes. */
-const size = z
-  .union([z.number().int().positive(), z.string()], {
-    error: orRequired('expected a size such as 16k'),
-  })
-  .transform((value, ctx) => {
-    if (typeof value === 'number') return value;
-    try {
-      return parseSize(value, 'size');
-    } catch {
-      ctx.addIssue({
-        code: 'custom',
-        message: `expected a size such as 16384, 16k or 1m, got "${value}"`,
-      });
-      return z.NEVER;
-    }
-  });
+const size = withUnit(z.number().int().positive(), parseSize, 'a size such as 16384, 16k or 1m');
 
 const name = z.string({ error: orRequired('expected a name') }).regex(/^[A-Za-z0-9_.:-]+$/, {
   error: 'expected letters, digits, and _ . : - only',
