@@ -139,6 +139,15 @@ for (const engine of ENGINES) {
       assert.deepEqual(api.map((x) => x.server).sort(), ['b', 'c']);
       for (const x of api) assert.equal(x.blocked, null);
 
+      // The first health check of b runs 100 ms after start: wait until it has been counted.
+      const passes = (text: string) =>
+        sample(text, 'switchyard_health_checks_total', 'backend="app",server="b",result="pass"') ??
+        0;
+      await waitFor(
+        async () => passes((await get(base, '/metrics')).body) > 0,
+        5000,
+        'a passed health check of b',
+      );
       const metrics = await get(base, '/metrics');
       assert.equal(metrics.status, 200);
       assert.match(metrics.type, /^text\/plain; version=0\.0\.4/);
