@@ -47,35 +47,40 @@ const duration = withUnit(
 );
 
 /**
- * `HOST:PORT`, `[IPv6]:PORT` or `:PORT`; parses to `{ host, port }`. An already parsed
- * `{ host, port }` is taken as is, so a parsed Config is valid input again (reload).
+ * An address as text, parsed by `parse`, or an already parsed `{ host, port }` taken as is, so a
+ * parsed Config is valid input again (reload). `expected` names the accepted forms in errors.
  */
-const address = z.unknown().transform((value, ctx): HostPort => {
-  if (typeof value === 'string') {
-    try {
-      return parseHostPort(value, 'address');
-    } catch {
-      ctx.addIssue({ code: 'custom', message: `expected HOST:PORT, got "${value}"` });
-      return z.NEVER;
+function hostPort(parse: (text: string, what: string) => HostPort, expected: string) {
+  return z.unknown().transform((value, ctx): HostPort => {
+    if (typeof value === 'string') {
+      try {
+        return parse(value, 'address');
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `expected ${expected}, got "${value}"` });
+        return z.NEVER;
+      }
     }
-  }
-  const hp = value as Partial<HostPort> | null;
-  if (
-    typeof hp === 'object' &&
-    hp !== null &&
-    typeof hp.host === 'string' &&
-    Number.isInteger(hp.port) &&
-    (hp.port as number) >= 0 &&
-    (hp.port as number) <= 65535
-  ) {
-    return { host: hp.host, port: hp.port as number };
-  }
-  ctx.addIssue({
-    code: 'custom',
-    message: value === undefined ? 'required' : 'expected HOST:PORT',
+    const hp = value as Partial<HostPort> | null;
+    if (
+      typeof hp === 'object' &&
+      hp !== null &&
+      typeof hp.host === 'string' &&
+      Number.isInteger(hp.port) &&
+      (hp.port as number) >= 0 &&
+      (hp.port as number) <= 65535
+    ) {
+      return { host: hp.host, port: hp.port as number };
+    }
+    ctx.addIssue({
+      code: 'custom',
+      message: value === undefined ? 'required' : `expected ${expected}`,
+    });
+    return z.NEVER;
   });
-  return z.NEVER;
-});
+}
+
+/** `HOST:PORT`, `[IPv6]:PORT` or `:PORT`; parses to `{ host, port }`. */
+const address = hostPort(parseHostPort, 'HOST:PORT');
 
 /** A size as text (`16k`) or bytes. */
 const size = withUnit(z.number().int().positive(), parseSize, 'a size such as 16384, 16k or 1m');
@@ -135,28 +140,11 @@ export const frontendSchema = z.strictObject({
 
 /** `listen`: `HOST:PORT`, or a port alone for 127.0.0.1. `token`: required of every request. */
 export const adminSchema = z.strictObject({
-  listen: z.unknown().transform((value, ctx): HostPort => {
-    if (typeof value === 'number') value = String(value);
-    if (typeof value === 'string') {
-      try {
-        return parseAdminAddress(value, 'address');
-      } catch {
-        ctx.addIssue({ code: 'custom', message: `expected HOST:PORT or PORT, got "${value}"` });
-        return z.NEVER;
-      }
-    }
-    const hp = value as Partial<HostPort> | null;
-    if (
-      typeof hp === 'object' &&
-      hp !== null &&
-      typeof hp.host === 'string' &&
-      Number.isInteger(hp.port)
-    ) {
-      return { host: hp.host, port: hp.port as number };
-    }
-    ctx.addIssue({ code: 'custom', message: 'expected HOST:PORT or PORT' });
-    return z.NEVER;
-  }),
+  // A bare port may come as a YAML number.
+  listen: z.preprocess(
+    (value) => (typeof value === 'number' ? String(value) : value),
+    hostPort(parseAdminAddress, 'HOST:PORT or PORT'),
+  ),
   token: z.string().min(1).optional(),
 });
 
