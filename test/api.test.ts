@@ -7,19 +7,16 @@ import pino from 'pino';
 import { ErrorCode } from '../src/errors.ts';
 import { createProxy, type ProxyHandle, type RouteInfo } from '../src/index.ts';
 import { createLogger } from '../src/log.ts';
+import { connect, inParallel, tally, waitFor } from './support/clients.ts';
+import { ENGINES } from './support/proc.ts';
+import { startBalancer } from './support/proxy-process.ts';
 import {
   balancerConfig,
   closedPort,
-  connect,
-  ENGINES,
-  inParallel,
-  startBalancer,
   startEchoServer,
   startNamedServer,
-  tally,
-  waitFor,
   whoAnswers,
-} from './helpers.ts';
+} from './support/servers.ts';
 
 const log = createLogger('silent');
 

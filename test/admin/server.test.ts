@@ -2,15 +2,10 @@
 // token, metrics, the live connections (and closing one), servers and their health.
 import assert from 'node:assert/strict';
 import { describe, type TestContext, test } from 'node:test';
-import {
-  closedWithin,
-  connect,
-  ENGINES,
-  startBalancer,
-  startNamedServer,
-  startServer,
-  waitFor,
-} from '../helpers.ts';
+import { closedWithin, connect, waitFor } from '../support/clients.ts';
+import { ENGINES } from '../support/proc.ts';
+import { startBalancer } from '../support/proxy-process.ts';
+import { startNamedServer, startServer } from '../support/servers.ts';
 
 const TOKEN = 's3cret-token';
 

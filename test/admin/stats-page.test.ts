@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { ROOT, startBalancer, startNamedServer, whoAnswers } from '../helpers.ts';
+import { ROOT } from '../support/proc.ts';
+import { startBalancer } from '../support/proxy-process.ts';
+import { startNamedServer, whoAnswers } from '../support/servers.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TOKEN = 'page-token';

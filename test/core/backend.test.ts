@@ -4,20 +4,16 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { describe, test } from 'node:test';
+import { closedWithin, inParallel, sleep, tally, waitFor } from '../support/clients.ts';
+import { ENGINES } from '../support/proc.ts';
+import { startBalancer } from '../support/proxy-process.ts';
 import {
   balancerConfig,
   closedPort,
-  closedWithin,
-  ENGINES,
-  inParallel,
   server,
-  sleep,
-  startBalancer,
   startNamedServer,
-  tally,
-  waitFor,
   whoAnswers,
-} from '../helpers.ts';
+} from '../support/servers.ts';
 
 /** Opens a connection and waits for the server's name; the connection stays open. */
 async function holdOpen(port: number): Promise<{ socket: net.Socket; name: string }> {

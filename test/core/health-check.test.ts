@@ -3,19 +3,16 @@
 import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { describe, test } from 'node:test';
+import { inParallel, sleep, tally, waitFor } from '../support/clients.ts';
+import { ENGINES } from '../support/proc.ts';
+import { startBalancer } from '../support/proxy-process.ts';
 import {
   balancerConfig,
-  ENGINES,
-  inParallel,
   server,
-  sleep,
-  startBalancer,
   startNamedServer,
   startServer,
-  tally,
-  waitFor,
   whoAnswers,
-} from '../helpers.ts';
+} from '../support/servers.ts';
 
 const INTERVAL = 100;
 

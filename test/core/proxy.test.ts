@@ -4,16 +4,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import { describe, test } from 'node:test';
-import {
-  closedWithin,
-  closeWaitAmong,
-  connect,
-  ENGINES,
-  startEchoServer,
-  startProxy,
-  startServer,
-  waitFor,
-} from '../helpers.ts';
+import { closedWithin, connect, waitFor } from '../support/clients.ts';
+import { closeWaitAmong, ENGINES } from '../support/proc.ts';
+import { startProxy } from '../support/proxy-process.ts';
+import { startEchoServer, startServer } from '../support/servers.ts';
 
 const MiB = 1024 * 1024;
 

@@ -5,17 +5,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type net from 'node:net';
 import { describe, test } from 'node:test';
-import {
-  closedPort,
-  closedWithin,
-  connect,
-  ENGINES,
-  readAll,
-  startEchoServer,
-  startProxy,
-  startServer,
-  waitFor,
-} from '../helpers.ts';
+import { closedWithin, connect, readAll, waitFor } from '../support/clients.ts';
+import { ENGINES } from '../support/proc.ts';
+import { startProxy } from '../support/proxy-process.ts';
+import { closedPort, startEchoServer, startServer } from '../support/servers.ts';
 
 const MiB = 1024 * 1024;
 

@@ -6,7 +6,9 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
-import { connect, ENGINES, ROOT, readAll, startEchoServer, waitFor } from '../helpers.ts';
+import { connect, readAll, waitFor } from '../support/clients.ts';
+import { ENGINES, ROOT } from '../support/proc.ts';
+import { startEchoServer } from '../support/servers.ts';
 
 const BIN = `${ROOT}bin/switchyard.js`;
 const TOKEN = 'e2e-token';

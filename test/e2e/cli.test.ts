@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { type TestContext, test } from 'node:test';
-import { ROOT, startEchoServer } from '../helpers.ts';
+import { ROOT } from '../support/proc.ts';
+import { startEchoServer } from '../support/servers.ts';
 
 const BIN = `${ROOT}bin/switchyard.js`;
 

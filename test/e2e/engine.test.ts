@@ -7,7 +7,8 @@ import { readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
-import { ROOT, runtimeFor, startEchoServer } from '../helpers.ts';
+import { ROOT, runtimeFor } from '../support/proc.ts';
+import { startEchoServer } from '../support/servers.ts';
 
 const BIN = `${ROOT}bin/switchyard.js`;
 const RUNTIMES = ['node', 'bun'] as const;

@@ -17,18 +17,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { type TestContext, test } from 'node:test';
-import {
-  closedPort,
-  connect,
-  ENGINES,
-  ROOT,
-  runtimeFor,
-  sha256,
-  sleep,
-  startEchoServer,
-  startServer,
-  waitFor,
-} from '../helpers.ts';
+import { connect, sha256, sleep, waitFor } from '../support/clients.ts';
+import { ENGINES, ROOT, runtimeFor } from '../support/proc.ts';
+import { closedPort, startEchoServer, startServer } from '../support/servers.ts';
 
 const BIN = `${ROOT}bin/switchyard.js`;
 

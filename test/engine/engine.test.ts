@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { ENGINES, ROOT, runtimeFor } from '../helpers.ts';
+import { ENGINES, ROOT, runtimeFor } from '../support/proc.ts';
 
 const run = promisify(execFile);
 

@@ -4,16 +4,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Supervisor } from '../../src/lifecycle/supervisor.ts';
 import { createLogger } from '../../src/log.ts';
-import {
-  closedPort,
-  connect,
-  ENGINES,
-  inParallel,
-  ROOT,
-  runtimeFor,
-  startEchoServer,
-  waitFor,
-} from '../helpers.ts';
+import { connect, inParallel, waitFor } from '../support/clients.ts';
+import { ENGINES, ROOT, runtimeFor } from '../support/proc.ts';
+import { closedPort, startEchoServer } from '../support/servers.ts';
 
 for (const engine of ENGINES) {
   test(`${engine}: 2 workers share the port; stats and connections cover both`, async (t) => {

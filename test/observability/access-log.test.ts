@@ -8,18 +8,10 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { createProxy } from '../../src/api.ts';
 import { createLogger } from '../../src/log.ts';
-import {
-  closedPort,
-  closedWithin,
-  connect,
-  ENGINES,
-  readAll,
-  startBalancer,
-  startEchoServer,
-  startNamedServer,
-  startServer,
-  waitFor,
-} from '../helpers.ts';
+import { closedWithin, connect, readAll, waitFor } from '../support/clients.ts';
+import { ENGINES } from '../support/proc.ts';
+import { startBalancer } from '../support/proxy-process.ts';
+import { closedPort, startEchoServer, startNamedServer, startServer } from '../support/servers.ts';
 
 interface Line {
   time: string;
