@@ -13,7 +13,7 @@ export const SMALL_BODY = 'hello, world';
 export const BULK_BYTES = 1024 * 1024;
 
 /** A backend server started by the harness. */
-export interface Backend {
+export interface BackendServer {
   port: number;
   child: Child;
 }
@@ -29,7 +29,7 @@ export const MAX_CONNECTIONS = 9000;
  * by about 40 % (720-825 instead of 490-530 µs/MiB), a cost of the origin's choice rather than of
  * the proxy, and it moved the numbers away from the issue's reference.
  */
-export async function startOrigin(nginx: string, dir: string): Promise<Backend> {
+export async function startOrigin(nginx: string, dir: string): Promise<BackendServer> {
   const port = await freePort();
   const bulk = join(dir, 'bulk.bin');
   writeFileSync(bulk, Buffer.alloc(BULK_BYTES, 'x'));
@@ -84,7 +84,7 @@ function nginxTempPaths(dir: string): string {
 }
 
 /** redis-server without persistence, so disk never enters the numbers. */
-export async function startRedis(redisServer: string, dir: string): Promise<Backend> {
+export async function startRedis(redisServer: string, dir: string): Promise<BackendServer> {
   const port = await freePort();
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
   args.push('--protected-mode', 'no', '--dir', dir, '--maxclients', String(MAX_CONNECTIONS));

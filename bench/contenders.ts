@@ -14,7 +14,7 @@ import type { Tools } from './install.ts';
 import { type Child, freePort, PROXY_CPU, spawnPinned, stopChild, waitForPort } from './proc.ts';
 
 /** A proxy listening for the benchmark. */
-export interface Running {
+export interface ListeningProxy {
   /** Where clients connect. */
   port: number;
   /** The process to measure; null for "direct", which has no proxy. */
@@ -30,7 +30,7 @@ export interface Contender {
   /** Why it cannot run here, or null when it can. */
   unavailable: string | null;
   /** Starts it in front of 127.0.0.1:backendPort, with its files in `dir`. */
-  start(backendPort: number, dir: string): Promise<Running>;
+  start(backendPort: number, dir: string): Promise<ListeningProxy>;
 }
 
 /** The contender every ratio is taken against. */
@@ -134,7 +134,11 @@ function probeSwitchyard(): SwitchyardProbe {
   return { unavailable: null, help: help.stdout, bunEngine: bun.status === 0 };
 }
 
-async function startHaproxy(haproxy: string, backendPort: number, dir: string): Promise<Running> {
+async function startHaproxy(
+  haproxy: string,
+  backendPort: number,
+  dir: string,
+): Promise<ListeningProxy> {
   const port = await freePort();
   const cfg = join(dir, `haproxy-${port}.cfg`);
   writeFileSync(
@@ -167,7 +171,7 @@ async function startNginxStream(
   module: string,
   backendPort: number,
   dir: string,
-): Promise<Running> {
+): Promise<ListeningProxy> {
   const port = await freePort();
   const conf = join(dir, `nginx-stream-${port}.conf`);
   writeFileSync(
@@ -185,7 +189,7 @@ stream {
   return startChild('nginx', port, nginx, nginxArgs(dir, conf));
 }
 
-async function startNodeTcpProxy(cli: string, backendPort: number): Promise<Running> {
+async function startNodeTcpProxy(cli: string, backendPort: number): Promise<ListeningProxy> {
   const port = await freePort();
   // -h is its listen host, not help; -q keeps it from logging.
   const args = [cli, '-p', String(port), '-h', '127.0.0.1', '-n', '127.0.0.1'];
@@ -197,7 +201,7 @@ async function startSwitchyard(
   name: string,
   backendPort: number,
   extra: string[],
-): Promise<Running> {
+): Promise<ListeningProxy> {
   const port = await freePort();
   const args = ['--listen', `127.0.0.1:${port}`, '--backend', `127.0.0.1:${backendPort}`];
   args.push('--log-level', 'warn', '--max-connections', String(MAX_CONNECTIONS), ...extra);
@@ -215,7 +219,7 @@ async function startChild(
   port: number,
   command: string,
   args: string[],
-): Promise<Running> {
+): Promise<ListeningProxy> {
   const child = spawnPinned(name, PROXY_CPU, command, args);
   try {
     await waitForPort(port, child);

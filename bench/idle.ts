@@ -7,7 +7,7 @@
  */
 import net from 'node:net';
 import type { Sink } from './backends.ts';
-import type { Running } from './contenders.ts';
+import type { ListeningProxy } from './contenders.ts';
 import { treeCpuSeconds, treeRssBytes, treeRuntimeSeconds } from './measure.ts';
 import { isAlive, lastLine, sleep } from './proc.ts';
 
@@ -37,7 +37,7 @@ const BATCH_TIMEOUT_MS = 20_000;
 
 /** Measures one started proxy in front of `sink`. Closes its client connections before return. */
 export async function measureIdle(
-  running: Running,
+  running: ListeningProxy,
   sink: Sink,
   o: IdleOptions,
 ): Promise<IdleSample> {

@@ -3,7 +3,7 @@
  * which each contender runs once, the order rotated every round. Slow drift of the machine
  * (thermal, a neighbour's load) then spreads over all contenders instead of landing on one.
  */
-import type { Contender, Running } from './contenders.ts';
+import type { Contender, ListeningProxy } from './contenders.ts';
 import type { Tools } from './install.ts';
 import type { LoadResult } from './load.ts';
 import { cpuBusySeconds, treeCpuSeconds } from './measure.ts';
@@ -33,7 +33,7 @@ export interface ContenderRuns {
 /** A contender started for a scenario group, or why it could not start. */
 export interface Started {
   contender: Contender;
-  running: Running | null;
+  running: ListeningProxy | null;
   failure: string | null;
 }
 
@@ -110,7 +110,7 @@ async function measureOnce(
   state: ContenderState,
   tools: Tools,
 ): Promise<Omit<Sample, 'round'>> {
-  const running = s.running as Running;
+  const running = s.running as ListeningProxy;
   const child = running.child;
   if (child && !isAlive(child)) {
     throw new Error(`proxy exited (${await child.exited}): ${lastLine(child.tail())}`);

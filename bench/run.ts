@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type Backend, startOrigin, startRedis, startSink } from './backends.ts';
+import { type BackendServer, startOrigin, startRedis, startSink } from './backends.ts';
 import { BASELINE, type Contender, DIRECT, listContenders } from './contenders.ts';
 import { measureIdle } from './idle.ts';
 import { ensureTools, type Tools } from './install.ts';
@@ -202,7 +202,7 @@ async function runGroup(
     }
     return out;
   };
-  let backend: Backend;
+  let backend: BackendServer;
   try {
     if (kind === 'origin') {
       if (!tools.nginx) return naAll(`no nginx origin: ${tools.missing.nginx}`);
