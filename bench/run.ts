@@ -16,6 +16,7 @@ import { ensureTools, type Tools } from './install.ts';
 import { cpuSlug, describeMachine } from './machine.ts';
 import { cpuBusySeconds, cpuByProcess } from './measure.ts';
 import { installCleanup, LOAD_CPU, PROXY_CPU, pinSelf, sleep, stopAll, stopChild } from './proc.ts';
+import { updateReadme } from './readme-table.ts';
 import { type Background, chartOf, markdownOf, type Results } from './report.ts';
 import { type ContenderRuns, runScenario, type Started } from './rounds.ts';
 import { type BackendKind, SCENARIOS, type Scenario } from './scenarios.ts';
@@ -309,6 +310,12 @@ function writeResults(r: Results, o: Options) {
   if (o.complete) {
     write(join(RESULTS, 'latest'));
     write(join(RESULTS, `${r.info.date}-${cpuSlug(r.info.machine.cpuModel)}`));
+    // The results are written by now: a README without its markers costs a warning, not the run.
+    try {
+      log(`README.md: performance table ${updateReadme() ? 'rewritten' : 'unchanged'}`);
+    } catch (err) {
+      log(`warning: README.md table not rewritten: ${(err as Error).message}`);
+    }
   } else {
     // Quick and partial runs are smoke checks: they must not replace the committed results.
     write(join(RESULTS, 'tmp', o.quick ? 'quick' : 'partial'));
