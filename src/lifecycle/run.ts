@@ -55,7 +55,7 @@ async function runStarted(config: Config, options: RunOptions): Promise<number> 
   let proxy: ProxyHandle;
   try {
     const engine = await createEngine(options.engine, { readSize: config.bufferSize });
-    proxy = await startValidated(config, { engine, log });
+    proxy = await startValidated(config, { engine, log, readSize: config.bufferSize });
   } catch (err) {
     const code = (err as { code?: string }).code;
     log.fatal({ code, err: (err as Error).message }, 'cannot start');
@@ -72,8 +72,12 @@ async function runStarted(config: Config, options: RunOptions): Promise<number> 
         return proxy.drain(options.drainTimeoutMs).then(() => log.info('stopped'));
       },
       hangup: () => {
+        // reload() is all or nothing: when it throws, the running config is untouched.
         reloadFile(options, (next) => proxy.reload(next)).catch((err: Error) =>
-          log.error({ err: err.message }, 'reload failed; the running config stays'),
+          log.error(
+            { code: (err as { code?: string }).code, err: err.message },
+            'reload failed; the running config stays',
+          ),
         );
       },
     },

@@ -172,6 +172,8 @@ for (const engine of ENGINES) {
     // Moved: a new listener, the held pair on the old one.
     await p.reload(config({ web: moved }, echo.port, admin));
     assert.equal(await tryEcho(moved), 'ok');
+    const webActive = async () => (await p.stats()).frontends.web?.active;
+    await waitFor(async () => (await webActive()) === 1, 2_000, 'the probe closed');
     let s = (await p.stats()).frontends.web;
     assert.equal(s?.active, 1, 'the held pair is counted');
     assert.equal(s?.accepted, 5, 'accepted keeps counting across the move');
@@ -191,7 +193,10 @@ for (const engine of ENGINES) {
     await waitFor(async () => (await p.stats()).frontends.web?.active === 0, 2_000, 'drained');
     s = (await p.stats()).frontends.web;
     assert.equal(s?.accepted, 5, 'totals stay after the retired listener is released');
-    assert.equal(Object.values(s?.closed ?? {}).reduce((a, b) => a + b, 0), 5);
+    assert.equal(
+      Object.values(s?.closed ?? {}).reduce((a, b) => a + b, 0),
+      5,
+    );
     assert.deepEqual(await p.connections(), []);
   });
 }
