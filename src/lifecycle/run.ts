@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.ts';
 import type { EngineName } from '../engine/engine.ts';
 import { createEngine } from '../engine/select.ts';
 import { readReloadConfig } from './reload.ts';
+import { checkNofile } from './rlimit.ts';
 import { untilStopped } from './signals.ts';
 import { Supervisor } from './supervisor.ts';
 import { runWorker, workerId } from './worker.ts';
@@ -43,6 +44,9 @@ function hangupWhileStarting() {}
 async function runStarted(config: Config, options: RunOptions): Promise<number> {
   const { log } = options;
   const id = workerId();
+  // Each worker holds its own connections; the supervisor holds none.
+  if (id !== null || options.workers <= 1)
+    checkNofile(config, id === null ? log : log.child({ worker: id }));
   if (id !== null) {
     const engine = await createEngine(options.engine, { readSize: config.bufferSize });
     return runWorker(config, {
