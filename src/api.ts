@@ -11,8 +11,10 @@ import {
   ProxyServer,
   type ProxyStats,
 } from './core/proxy.ts';
+import { defaults } from './defaults.ts';
 import type { Engine } from './engine/engine.ts';
 import { createEngine, runtimeEngineName } from './engine/select.ts';
+import { sumStats } from './lifecycle/aggregate.ts';
 import { waitForIdle } from './lifecycle/drain.ts';
 import { createLogger } from './log.ts';
 import { type AccessLog, openAccessLog } from './observability/access-log.ts';
@@ -31,6 +33,11 @@ export interface CreateProxyOptions {
   connectionLog?: ConnectionLog;
   /** Bind with SO_REUSEPORT, so worker processes share each frontend's port. */
   reusePort?: boolean;
+  /**
+   * The read size `engine` was made with (the largest chunk one read delivers); every pool buffer
+   * gets this size. Default: read off the engine, else the config's bufferSize.
+   */
+  readSize?: number;
 }
 
 export interface SwitchyardStats {
@@ -84,7 +91,10 @@ export async function startValidated(
 ): Promise<ProxyHandle> {
   const engine =
     options.engine ?? (await createEngine(runtimeEngineName(), { readSize: valid.bufferSize }));
-  const proxy = new Switchyard(engine, options.log ?? createLogger('info'), options);
+  const readSize = options.engine
+    ? (options.readSize ?? readSizeOf(options.engine) ?? valid.bufferSize)
+    : valid.bufferSize;
+  const proxy = new Switchyard(engine, readSize, options.log ?? createLogger('info'), options);
   // The config's access log, unless the caller brought its own; flushed and closed by close().
   if (!options.connectionLog) proxy.accessLog = openAccessLog(valid.accessLog);
   try {
@@ -96,69 +106,127 @@ export async function startValidated(
   return proxy;
 }
 
+/**
+ * The read size of an engine made elsewhere. The Engine interface does not expose it (yet), so
+ * it is read off the two engines: Bun's `readSize`, Node's shared `readBuffer`.
+ */
+function readSizeOf(engine: Engine): number | undefined {
+  const e = engine as { readSize?: unknown; readBuffer?: { length?: unknown } };
+  if (typeof e.readSize === 'number') return e.readSize;
+  if (typeof e.readBuffer?.length === 'number') return e.readBuffer.length;
+  return undefined;
+}
+
+/** A running frontend: its listener and the config it was last given. */
+interface Frontend {
+  config: FrontendConfig;
+  proxy: ProxyServer;
+}
+
+/** A listener that stopped accepting (removed or moved) while its connections finish. */
+interface Retired {
+  name: string;
+  backend: string;
+  proxy: ProxyServer;
+}
+
+type FrontendStats = SwitchyardStats['frontends'][string];
+
 class Switchyard implements ProxyHandle {
   private readonly engine: Engine;
+  /**
+   * The engine's read size: the largest chunk one read hands the core. Every pool buffer has this
+   * size, whatever a reload's bufferSize says: a held rest of a read must fit in one buffer.
+   */
+  private readonly readSize: number;
   private readonly log: Logger;
   private readonly options: CreateProxyOptions;
   private readonly backends = new Map<string, Backend>();
-  private readonly frontends = new Map<string, { config: FrontendConfig; proxy: ProxyServer }>();
+  private readonly frontends = new Map<string, Frontend>();
   /** The access log this proxy opened (from the config), closed with it. */
   accessLog: AccessLog | null = null;
-  /** Frontends that stopped accepting but still carry connections, until close(). */
-  private readonly retired: ProxyServer[] = [];
+  /** Listeners that stopped accepting but still carry connections; released once drained. */
+  private readonly retired = new Set<Retired>();
+  /** Counters of released listeners by frontend name, kept so no counter goes back. */
+  private readonly released = new Map<string, FrontendStats>();
+  private sweep: ReturnType<typeof setInterval> | null = null;
+  /** The last reload in the queue: reloads run one after the other, never interleaved. */
+  private reloading: Promise<unknown> = Promise.resolve();
+  /** Set by drain() and close(): a reload queued after them is refused. */
+  private stopping = false;
 
-  constructor(engine: Engine, log: Logger, options: CreateProxyOptions) {
+  constructor(engine: Engine, readSize: number, log: Logger, options: CreateProxyOptions) {
     this.engine = engine;
+    this.readSize = readSize;
     this.log = log;
     this.options = options;
   }
 
-  /** Makes the running set match `config`. */
+  /**
+   * Makes the running set match `config`, all or nothing: every new listener (new frontend, or
+   * one moving to a new address) is bound first; if one fails, those just bound are closed and
+   * the error is thrown with nothing else changed. Only then are the old listeners retired and
+   * the backends updated.
+   */
   async apply(config: Config): Promise<void> {
-    for (const bc of config.backends) {
-      const existing = this.backends.get(bc.name);
-      if (existing) existing.update(bc);
-      else this.backends.set(bc.name, new Backend(bc, this.engine, this.log));
+    if (config.bufferSize !== this.readSize) {
+      this.log.warn(
+        { running: this.readSize, requested: config.bufferSize },
+        `bufferSize ${config.bufferSize} needs a restart: the running ${this.readSize} stays`,
+      );
     }
+    const added = new Map<string, Backend>();
+    for (const bc of config.backends) {
+      if (!this.backends.has(bc.name)) added.set(bc.name, new Backend(bc, this.engine, this.log));
+    }
+    const backendOf = (name: string) => (added.get(name) ?? this.backends.get(name)) as Backend;
+    const bound: Frontend[] = [];
+    try {
+      for (const fc of config.frontends) {
+        const running = this.frontends.get(fc.name);
+        if (running && sameAddress(fc.listen, running.config.listen)) continue;
+        const proxy = this.newProxy(fc, config, backendOf(fc.backend));
+        bound.push({ config: fc, proxy }); // before start: a failed start is closed below too
+        await proxy.start();
+      }
+    } catch (err) {
+      await Promise.all(bound.map((f) => f.proxy.close(true)));
+      for (const backend of added.values()) backend.stop();
+      throw err;
+    }
+
+    // Every listener is bound: from here on nothing fails.
     const wanted = new Map(config.frontends.map((f) => [f.name, f]));
-    for (const [name, { config: fc, proxy }] of [...this.frontends]) {
-      const next = wanted.get(name);
-      if (next && sameAddress(next.listen, fc.listen)) continue;
-      // Removed, or moving: stop accepting; its connections finish on their own.
+    const moved = new Set(bound.map((f) => f.config.name));
+    const retiring: Promise<void>[] = [];
+    for (const [name, f] of [...this.frontends]) {
+      if (wanted.has(name) && !moved.has(name)) continue;
       this.frontends.delete(name);
-      this.retired.push(proxy);
-      await proxy.close(false);
+      retiring.push(this.retire(name, f));
+    }
+    await Promise.all(retiring);
+    for (const f of bound) {
+      this.frontends.set(f.config.name, f);
+      const where = formatHostPort(f.proxy.address.host, f.proxy.address.port);
+      this.log.info(
+        {
+          frontend: f.config.name,
+          listen: where,
+          backend: f.config.backend,
+          engine: this.engine.name,
+        },
+        `frontend ${f.config.name} listening on ${where}`,
+      );
+    }
+    for (const bc of config.backends) {
+      const backend = this.backends.get(bc.name);
+      if (backend) backend.update(bc);
+      else this.backends.set(bc.name, added.get(bc.name) as Backend);
     }
     for (const fc of config.frontends) {
-      const backend = this.backends.get(fc.backend) as Backend;
-      const running = this.frontends.get(fc.name);
-      if (running) {
-        running.proxy.backend = backend;
-        running.config = fc;
-        continue;
-      }
-      const proxy = new ProxyServer({
-        name: fc.name,
-        listen: fc.listen,
-        backend,
-        engine: this.engine,
-        log: this.log,
-        maxConnections: fc.maxConnections,
-        bufferSize: config.bufferSize,
-        idleTimeoutMs: config.timeouts.idle,
-        halfClosedTimeoutMs: config.timeouts.halfClosed,
-        ...(this.options.route ? { route: this.options.route } : {}),
-        ...(this.options.strictStates ? { strictStates: true } : {}),
-        connectionLog: this.options.connectionLog ?? this.accessLog,
-        ...(this.options.reusePort ? { reusePort: true } : {}),
-      });
-      await proxy.start();
-      this.frontends.set(fc.name, { config: fc, proxy });
-      const where = formatHostPort(proxy.address.host, proxy.address.port);
-      this.log.info(
-        { frontend: fc.name, listen: where, backend: fc.backend, engine: this.engine.name },
-        `frontend ${fc.name} listening on ${where}`,
-      );
+      const running = this.frontends.get(fc.name) as Frontend;
+      running.proxy.backend = this.backends.get(fc.backend) as Backend;
+      running.config = fc;
     }
     const listed = new Set(config.backends.map((b) => b.name));
     for (const [name, backend] of [...this.backends]) {
@@ -168,22 +236,81 @@ class Switchyard implements ProxyHandle {
     }
   }
 
+  private newProxy(fc: FrontendConfig, config: Config, backend: Backend): ProxyServer {
+    return new ProxyServer({
+      name: fc.name,
+      listen: fc.listen,
+      backend,
+      engine: this.engine,
+      log: this.log,
+      maxConnections: fc.maxConnections,
+      bufferSize: this.readSize,
+      idleTimeoutMs: config.timeouts.idle,
+      halfClosedTimeoutMs: config.timeouts.halfClosed,
+      ...(this.options.route ? { route: this.options.route } : {}),
+      ...(this.options.strictStates ? { strictStates: true } : {}),
+      connectionLog: this.options.connectionLog ?? this.accessLog,
+      ...(this.options.reusePort ? { reusePort: true } : {}),
+    });
+  }
+
+  /** Stops `f` accepting; its connections finish on their own, then it is released. */
+  private async retire(name: string, f: Frontend): Promise<void> {
+    const entry: Retired = { name, backend: f.config.backend, proxy: f.proxy };
+    this.retired.add(entry);
+    try {
+      await f.proxy.close(false);
+    } catch (err) {
+      this.log.warn({ frontend: name, err: (err as Error).message }, 'closing a listener failed');
+    }
+    // A coarse poll, shared by every retired listener, as the drain does (see drain.ts).
+    this.sweep ??= setInterval(() => this.releaseDrained(), defaults.drainPollMs);
+    this.sweep.unref();
+  }
+
+  /** Releases each retired listener with no connection left, keeping its counters. */
+  private releaseDrained(): void {
+    for (const entry of this.retired) {
+      if (entry.proxy.active > 0) continue;
+      this.retired.delete(entry);
+      const kept = this.released.get(entry.name);
+      const last = this.statsOf(entry.proxy, entry.backend);
+      // Its pool is gone: only the counters stay.
+      last.pool = { capacity: 0, inUse: 0, highWater: 0, bufferSize: last.pool.bufferSize };
+      this.released.set(entry.name, kept ? add(kept, last) : last);
+      entry.proxy.close(true).catch(() => {}); // stops its timer wheel; nothing is left open
+    }
+    if (this.retired.size === 0 && this.sweep) {
+      clearInterval(this.sweep);
+      this.sweep = null;
+    }
+  }
+
+  private statsOf(proxy: ProxyServer, backend: string): FrontendStats {
+    const a = proxy.address;
+    return { ...proxy.stats(), listen: formatHostPort(a.host, a.port), backend };
+  }
+
   addresses(): Record<string, HostPort> {
     const out: Record<string, HostPort> = {};
     for (const [name, { proxy }] of this.frontends) out[name] = proxy.address;
     return out;
   }
 
+  /**
+   * Per frontend name: the running listener, plus the retired ones of that name still carrying
+   * connections, plus the counters of those already released.
+   */
   stats(): SwitchyardStats {
     const frontends: SwitchyardStats['frontends'] = {};
-    for (const [name, { config, proxy }] of this.frontends) {
-      const a = proxy.address;
-      frontends[name] = {
-        ...proxy.stats(),
-        listen: formatHostPort(a.host, a.port),
-        backend: config.backend,
-      };
-    }
+    const into = (name: string, s: FrontendStats) => {
+      const have = frontends[name];
+      frontends[name] = have ? add(have, s) : s;
+    };
+    for (const [name, { config, proxy }] of this.frontends)
+      into(name, this.statsOf(proxy, config.backend));
+    for (const r of this.retired) into(r.name, this.statsOf(r.proxy, r.backend));
+    for (const [name, s] of this.released) into(name, s);
     const backends: SwitchyardStats['backends'] = {};
     for (const [name, backend] of this.backends) backends[name] = backend.stats();
     return { frontends, backends };
@@ -194,25 +321,41 @@ class Switchyard implements ProxyHandle {
     for (const [name, { proxy }] of this.frontends) {
       for (const c of proxy.connections()) out.push({ ...c, frontend: name });
     }
+    for (const r of this.retired) {
+      for (const c of r.proxy.connections()) out.push({ ...c, frontend: r.name });
+    }
     return out;
   }
 
   closeConnection(id: number): boolean {
     for (const { proxy } of this.frontends.values()) if (proxy.closeConnection(id)) return true;
-    for (const proxy of this.retired) if (proxy.closeConnection(id)) return true;
+    for (const { proxy } of this.retired) if (proxy.closeConnection(id)) return true;
     return false;
   }
 
-  async reload(config: ConfigInput | Config): Promise<void> {
+  /** Queued behind any reload still running: two reloads never build the same frontend. */
+  reload(config: ConfigInput | Config): Promise<void> {
+    const next = this.reloading.then(() => this.reloadNow(config));
+    this.reloading = next.catch(() => {});
+    return next;
+  }
+
+  private async reloadNow(config: ConfigInput | Config): Promise<void> {
     const valid = await validate(config);
+    if (this.stopping) {
+      this.log.warn('reload ignored: the proxy is stopping');
+      return;
+    }
     await this.apply(valid);
     this.log.info({ frontends: valid.frontends.length }, 'config reloaded');
   }
 
   async drain(deadlineMs: number): Promise<void> {
-    const proxies = [...[...this.frontends.values()].map((f) => f.proxy), ...this.retired];
+    this.stopping = true;
+    await this.reloading; // a reload half done would leave listeners behind
+    const proxies = this.allProxies();
     await Promise.all(proxies.map((p) => p.close(false)));
-    const active = () => proxies.reduce((n, p) => n + p.stats().active, 0);
+    const active = () => proxies.reduce((n, p) => n + p.active, 0);
     const left = (await waitForIdle(active, deadlineMs)) ? 0 : active();
     if (left > 0)
       this.log.warn({ connections: left, deadlineMs }, 'drain deadline: closing the rest');
@@ -220,15 +363,32 @@ class Switchyard implements ProxyHandle {
   }
 
   async close(killConnections = false): Promise<void> {
-    const proxies = [...[...this.frontends.values()].map((f) => f.proxy), ...this.retired];
+    this.stopping = true;
+    await this.reloading;
+    const proxies = this.allProxies();
     this.frontends.clear();
-    this.retired.length = 0;
+    this.retired.clear();
+    if (this.sweep) clearInterval(this.sweep);
+    this.sweep = null;
     await Promise.all(proxies.map((p) => p.close(killConnections)));
     for (const backend of this.backends.values()) backend.stop();
     this.backends.clear();
     await this.accessLog?.close();
     this.accessLog = null;
   }
+
+  private allProxies(): ProxyServer[] {
+    return [
+      ...[...this.frontends.values()].map((f) => f.proxy),
+      ...[...this.retired].map((r) => r.proxy),
+    ];
+  }
+}
+
+/** Two listeners' stats as one frontend's: counters and gauges add up, names come from `a`. */
+function add(a: FrontendStats, b: FrontendStats): FrontendStats {
+  const one = (s: FrontendStats): SwitchyardStats => ({ frontends: { f: s }, backends: {} });
+  return sumStats([one(a), one(b)]).frontends.f as FrontendStats;
 }
 
 function sameAddress(a: HostPort, b: HostPort): boolean {

@@ -234,6 +234,11 @@ export class ProxyServer implements AcceptHandler {
 
   // ─── Views ───
 
+  /** Live connections (cheap: no stats object is built). */
+  get active(): number {
+    return this.sessions.size;
+  }
+
   stats(): ProxyStats {
     let bytesIn = this.closedBytesIn;
     let bytesOut = this.closedBytesOut;

@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.ts';
 import type { EngineName } from '../engine/engine.ts';
 import { createEngine } from '../engine/select.ts';
 import { readReloadConfig } from './reload.ts';
+import { checkNofile } from './rlimit.ts';
 import { untilStopped } from './signals.ts';
 import { Supervisor } from './supervisor.ts';
 import { runWorker, workerId } from './worker.ts';
@@ -43,6 +44,9 @@ function hangupWhileStarting() {}
 async function runStarted(config: Config, options: RunOptions): Promise<number> {
   const { log } = options;
   const id = workerId();
+  // Each worker holds its own connections; the supervisor holds none.
+  if (id !== null || options.workers <= 1)
+    checkNofile(config, id === null ? log : log.child({ worker: id }));
   if (id !== null) {
     const engine = await createEngine(options.engine, { readSize: config.bufferSize });
     return runWorker(config, {
@@ -55,7 +59,7 @@ async function runStarted(config: Config, options: RunOptions): Promise<number> 
   let proxy: ProxyHandle;
   try {
     const engine = await createEngine(options.engine, { readSize: config.bufferSize });
-    proxy = await startValidated(config, { engine, log });
+    proxy = await startValidated(config, { engine, log, readSize: config.bufferSize });
   } catch (err) {
     const code = (err as { code?: string }).code;
     log.fatal({ code, err: (err as Error).message }, 'cannot start');
@@ -72,8 +76,12 @@ async function runStarted(config: Config, options: RunOptions): Promise<number> 
         return proxy.drain(options.drainTimeoutMs).then(() => log.info('stopped'));
       },
       hangup: () => {
+        // reload() is all or nothing: when it throws, the running config is untouched.
         reloadFile(options, (next) => proxy.reload(next)).catch((err: Error) =>
-          log.error({ err: err.message }, 'reload failed; the running config stays'),
+          log.error(
+            { code: (err as { code?: string }).code, err: err.message },
+            'reload failed; the running config stays',
+          ),
         );
       },
     },
