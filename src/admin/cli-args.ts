@@ -1,6 +1,8 @@
 /**
  * The command line's observability options: `--admin HOST:PORT` (token from the environment, so
- * it never shows in `ps`) and `--access-log FILE|stdout|off`. They apply over the config's keys.
+ * it never shows in `ps`) and `--access-log FILE|stdout|off`. They apply over the config's keys:
+ * `--admin` replaces the address only, SWITCHYARD_ADMIN_TOKEN the token only, so a config's token
+ * is never dropped by moving the server.
  */
 import type { Config } from '../config/schema.ts';
 import { ErrorCode, SwitchyardError } from '../errors.ts';
@@ -38,11 +40,22 @@ export function parseObserveArgs(
   return out;
 }
 
-/** `config` with the command line's options over its own `admin` and `accessLog`. */
+/**
+ * `config` with the command line's options over its own `admin` and `accessLog`: the flag's
+ * address over `admin.listen`, the environment's token (when set) over `admin.token`.
+ */
 export function withObserveArgs(config: Config, args: ObserveArgs): Config {
+  const token = args.admin?.token ?? config.admin?.token;
   return {
     ...config,
-    ...(args.admin ? { admin: args.admin } : {}),
+    ...(args.admin
+      ? {
+          admin:
+            token === undefined
+              ? { listen: args.admin.listen }
+              : { listen: args.admin.listen, token },
+        }
+      : {}),
     ...(args.accessLog !== undefined ? { accessLog: args.accessLog } : {}),
   };
 }

@@ -1,7 +1,7 @@
 // Where the admin server binds: loopback unless a host is given; config and command line.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseObserveArgs } from '../../src/admin/cli-args.ts';
+import { parseObserveArgs, withObserveArgs } from '../../src/admin/cli-args.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { type ConfigError, ErrorCode } from '../../src/errors.ts';
 
@@ -52,4 +52,18 @@ test('--admin takes its token from SWITCHYARD_ADMIN_TOKEN; --access-log must not
     () => parseObserveArgs(undefined, '', {}),
     (err: { code: string }) => err.code === ErrorCode.INVALID_ARGUMENT,
   );
+});
+
+test('--admin moves the server and keeps the config token; the environment token overrides it', () => {
+  const config = parseConfig({ ...base, admin: { listen: '9100', token: 'from-config' } });
+  const moved = withObserveArgs(config, parseObserveArgs('9200', undefined, {}));
+  assert.deepEqual(moved.admin, {
+    listen: { host: '127.0.0.1', port: 9200 },
+    token: 'from-config',
+  });
+  const env = { SWITCHYARD_ADMIN_TOKEN: 'from-env' };
+  const overridden = withObserveArgs(config, parseObserveArgs('9200', undefined, env));
+  assert.equal(overridden.admin?.token, 'from-env');
+  const none = withObserveArgs(parseConfig(base), parseObserveArgs('9200', undefined, {}));
+  assert.deepEqual(none.admin, { listen: { host: '127.0.0.1', port: 9200 } });
 });
