@@ -237,6 +237,12 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
       const { loadConfigFile } = await import('./config/load.ts');
       config = loadConfigFile(command.file);
     }
+    // --admin over the config's admin, refused (status 2) beyond loopback without a token.
+    if (command.kind === 'run') {
+      config = withObserveArgs(shorthandConfig(command.settings), command.settings.observe);
+    } else if (command.kind === 'run-config') {
+      config = withObserveArgs(config as Config, command.observe);
+    }
   } catch (err) {
     if (err instanceof ConfigError) {
       // One problem per line, `path.to.key: reason`, after one line saying what failed.
@@ -260,14 +266,11 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
     process.stdout.write(`${version()}\n`);
     return 0;
   }
-  const { logLevel, engine, workers, drainTimeoutMs, observe } =
+  const { logLevel, engine, workers, drainTimeoutMs } =
     command.kind === 'run' ? command.settings : command;
   // Each engine runs on its own runtime: the other one takes over this command.
   if (engine !== runtimeEngineName()) return handOff(engine, argv);
-  const valid = withObserveArgs(
-    command.kind === 'run' ? shorthandConfig(command.settings) : (config as Config),
-    observe,
-  );
+  const valid = config as Config;
   const configFile = command.kind === 'run-config' ? command.file : null;
   const log = createLogger(logLevel);
   // The admin server runs where every connection is seen: here, not in each worker.

@@ -41,6 +41,16 @@ export function parseHostPort(text: string, what: string): HostPort {
   return { host, port };
 }
 
+/**
+ * True for a host that only this machine can reach: 127.0.0.0/8, ::1 (also IPv4-mapped) and
+ * `localhost`. Any other name may resolve anywhere, so counts as not loopback.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase();
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  return /^(?:::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
 /** Formats an address the way it is parsed: IPv6 in brackets. */
 export function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;

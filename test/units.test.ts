@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ErrorCode } from '../src/errors.ts';
-import { formatHostPort, parseDuration, parseHostPort, parseSize } from '../src/units.ts';
+import {
+  formatHostPort,
+  isLoopbackHost,
+  parseDuration,
+  parseHostPort,
+  parseSize,
+} from '../src/units.ts';
 
 test('durations', () => {
   assert.equal(parseDuration('500ms', 'x'), 500);
@@ -32,4 +38,27 @@ test('addresses', () => {
     assert.throws(() => parseHostPort(bad, '--listen'), { code: ErrorCode.INVALID_ARGUMENT });
   }
   assert.equal(formatHostPort('::1', 80), '[::1]:80');
+});
+
+test('loopback hosts', () => {
+  for (const host of [
+    '127.0.0.1',
+    '127.1.2.3',
+    '::1',
+    '::ffff:127.0.0.1',
+    'localhost',
+    'LOCALHOST',
+  ]) {
+    assert.equal(isLoopbackHost(host), true, host);
+  }
+  for (const host of [
+    '0.0.0.0',
+    '::',
+    '10.0.0.1',
+    '128.0.0.1',
+    'example.com',
+    '127.0.0.1.nip.io',
+  ]) {
+    assert.equal(isLoopbackHost(host), false, host);
+  }
 });

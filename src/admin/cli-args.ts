@@ -6,6 +6,7 @@
  */
 import type { Config } from '../config/schema.ts';
 import { ErrorCode, SwitchyardError } from '../errors.ts';
+import { formatHostPort, isLoopbackHost } from '../units.ts';
 import { parseAdminAddress } from './address.ts';
 
 /** The environment variable `--admin` takes its token from. */
@@ -42,10 +43,18 @@ export function parseObserveArgs(
 
 /**
  * `config` with the command line's options over its own `admin` and `accessLog`: the flag's
- * address over `admin.listen`, the environment's token (when set) over `admin.token`.
+ * address over `admin.listen`, the environment's token (when set) over `admin.token`. Throws
+ * SwitchyardError(INVALID_ARGUMENT) when that leaves a non-loopback admin server without a token.
  */
 export function withObserveArgs(config: Config, args: ObserveArgs): Config {
   const token = args.admin?.token ?? config.admin?.token;
+  if (args.admin && token === undefined && !isLoopbackHost(args.admin.listen.host)) {
+    const where = formatHostPort(args.admin.listen.host, args.admin.listen.port);
+    throw new SwitchyardError(
+      ErrorCode.INVALID_ARGUMENT,
+      `--admin: ${where} is not a loopback address; set ${ADMIN_TOKEN_ENV} (or admin.token in the config) to listen there`,
+    );
+  }
   return {
     ...config,
     ...(args.admin

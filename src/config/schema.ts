@@ -7,7 +7,14 @@
 import { z } from 'zod';
 import { parseAdminAddress } from '../admin/address.ts';
 import { defaults } from '../defaults.ts';
-import { type HostPort, parseDuration, parseHostPort, parseSize } from '../units.ts';
+import {
+  formatHostPort,
+  type HostPort,
+  isLoopbackHost,
+  parseDuration,
+  parseHostPort,
+  parseSize,
+} from '../units.ts';
 
 export const BALANCE_ALGORITHMS = ['roundrobin', 'leastconn', 'source', 'random'] as const;
 export type BalanceAlgorithm = (typeof BALANCE_ALGORITHMS)[number];
@@ -138,15 +145,27 @@ export const frontendSchema = z.strictObject({
   maxConnections: whole(1).default(defaults.maxConnections),
 });
 
-/** `listen`: `HOST:PORT`, or a port alone for 127.0.0.1. `token`: required of every request. */
-export const adminSchema = z.strictObject({
-  // A bare port may come as a YAML number.
-  listen: z.preprocess(
-    (value) => (typeof value === 'number' ? String(value) : value),
-    hostPort(parseAdminAddress, 'HOST:PORT or PORT'),
-  ),
-  token: z.string().min(1).optional(),
-});
+/**
+ * `listen`: `HOST:PORT`, or a port alone for 127.0.0.1. `token`: required of every request, and
+ * required to listen on anything but loopback (the API can close any connection).
+ */
+export const adminSchema = z
+  .strictObject({
+    // A bare port may come as a YAML number.
+    listen: z.preprocess(
+      (value) => (typeof value === 'number' ? String(value) : value),
+      hostPort(parseAdminAddress, 'HOST:PORT or PORT'),
+    ),
+    token: z.string().min(1).optional(),
+  })
+  .superRefine((admin, ctx) => {
+    if (admin.token !== undefined || isLoopbackHost(admin.listen.host)) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['token'],
+      message: `required: admin.listen ${formatHostPort(admin.listen.host, admin.listen.port)} is not a loopback address`,
+    });
+  });
 
 export const configSchema = z.strictObject({
   frontends: z.array(frontendSchema).min(1, { error: 'at least one frontend is needed' }),

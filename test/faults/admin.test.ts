@@ -2,14 +2,15 @@
 // the token a config sets survives `--admin`; a slow client on the admin port cannot take the
 // proxy's descriptors; the server refuses a non-loopback address without a token.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, type TestContext, test } from 'node:test';
-import { waitFor } from '../support/clients.ts';
+import { connect, inParallel, readAll, waitFor } from '../support/clients.ts';
 import { ENGINES, ROOT } from '../support/proc.ts';
 import { startEchoServer } from '../support/servers.ts';
 
@@ -41,12 +42,20 @@ async function startCli(
   t: TestContext,
   args: string[],
   env: Record<string, string> = {},
+  nofile?: number,
 ): Promise<Cli> {
   const { SWITCHYARD_ADMIN_TOKEN: _, ...rest } = process.env;
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const argv = [process.execPath, BIN, ...args];
+  const options: SpawnOptions = {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...rest, ...env },
-  });
+  };
+  // A descriptor limit (soft and hard, so nothing raises it back) is set by the shell, which
+  // then becomes the command (exec).
+  const child =
+    nofile === undefined
+      ? spawn(argv[0] as string, argv.slice(1), options)
+      : spawn('bash', ['-c', `ulimit -n ${nofile} && exec "$0" "$@"`, ...argv], options);
   t.after(() => child.kill('SIGKILL'));
   const logs: Record<string, unknown>[] = [];
   createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (l) => {
@@ -105,8 +114,80 @@ admin: { listen: "127.0.0.1:0", token: ${TOKEN} }
       const envAuth = { Authorization: 'Bearer from-env' };
       assert.equal((await fetch(`${envBase}/healthz`, { headers: envAuth })).status, 200);
     });
+
+    test('2,000 idle connections to the admin port: the proxy still accepts and forwards', async (t) => {
+      const backend = await startEchoServer(t);
+      const path = configFile(
+        t,
+        `frontends: [{ name: web, listen: "127.0.0.1:0", backend: app, maxConnections: 100 }]
+backends: [{ name: app, servers: [{ name: a, address: "127.0.0.1:${backend.port}" }] }]
+admin: { listen: "127.0.0.1:0" }
+`,
+      );
+      // 1,024 descriptors: fewer than the idle clients, plenty for the proxy's 100 connections.
+      const cli = await startCli(t, ['--config', path, '--engine', engine], {}, 1024);
+      const [host, port] = [
+        cli.admin.slice(0, cli.admin.lastIndexOf(':')),
+        cli.admin.slice(cli.admin.lastIndexOf(':') + 1),
+      ];
+      const idle: net.Socket[] = [];
+      t.after(() => {
+        for (const s of idle) s.destroy();
+      });
+      await inParallel(2000, 100, async () => {
+        const s = net.connect({ host, port: Number(port) });
+        idle.push(s);
+        s.on('error', () => {});
+        // Connected (accepted or in the backlog) or turned away: either way the next one.
+        await Promise.race([once(s, 'connect'), once(s, 'close')]);
+      });
+      // Clients of the frontend, while those are held open: every one is forwarded.
+      const echoed = await inParallel(20, 5, async (i) => {
+        const c = await connect(cli.port);
+        c.on('error', () => {});
+        c.end(`through ${i}`);
+        return (await readAll(c)).toString();
+      });
+      assert.deepEqual(
+        echoed,
+        Array.from({ length: 20 }, (_, i) => `through ${i}`),
+      );
+      // Once they are gone, the admin server answers again.
+      for (const s of idle) s.destroy();
+      await waitFor(
+        async () => {
+          try {
+            return (await fetch(`http://${cli.admin}/healthz`)).status === 200;
+          } catch {
+            return false;
+          }
+        },
+        20_000,
+        'the admin server to answer after the idle clients left',
+      );
+    });
   });
 }
 
-// Keep `once` for later tests of this file.
-void once;
+test('admin beyond loopback without a token: exit 2, one line naming the fix', (t) => {
+  const { SWITCHYARD_ADMIN_TOKEN: _, ...env } = process.env;
+  const run = (args: string[]) =>
+    spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 10_000, env });
+  const flag = run(['--listen', '127.0.0.1:0', '--backend', '127.0.0.1:1', '--admin', '0.0.0.0:0']);
+  assert.equal(flag.status, 2, flag.stderr);
+  assert.equal(flag.stderr.trim().split('\n').length, 1, flag.stderr);
+  assert.match(
+    flag.stderr,
+    /--admin: 0\.0\.0\.0:0 is not a loopback address; set SWITCHYARD_ADMIN_TOKEN/,
+  );
+  const path = configFile(
+    t,
+    `frontends: [{ name: web, listen: "127.0.0.1:0", backend: app }]
+backends: [{ name: app, servers: [{ name: a, address: "127.0.0.1:1" }] }]
+admin: { listen: "[::]:0" }
+`,
+  );
+  const config = run(['--config', path]);
+  assert.equal(config.status, 2, config.stderr);
+  assert.match(config.stderr, /^switchyard: invalid config, 1 problem:\nadmin\.token: required: /);
+});
