@@ -246,7 +246,8 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
   } catch (err) {
     if (err instanceof ConfigError) {
       // One problem per line, `path.to.key: reason`, after one line saying what failed.
-      const n = err.problems.length;
+      // `total`: a long list is capped (src/config/load.ts), the count is not.
+      const n = (err as { total?: number }).total ?? err.problems.length;
       process.stderr.write(
         `switchyard: invalid config, ${n} problem${n === 1 ? '' : 's'}:\n${err.problems.join('\n')}\n`,
       );

@@ -63,6 +63,17 @@ export const defaults = {
   /** Milliseconds between a worker's stats reports to the supervisor. 0 = only on request. */
   workerReportMs: 1_000,
 
+  // ─── Config input (a wrong --config path must not hang, crash or leak the file) ───
+
+  /** Largest config file read, in bytes; a larger one (or /dev/zero) is a config error. */
+  configMaxBytes: 4 * 1024 * 1024,
+  /** YAML alias expansions allowed (the `yaml` library's maxAliasCount); more is a config error ("billion laughs"). 0 = no aliases. */
+  configMaxAliasCount: 100,
+  /** Config problems listed; the rest are counted in one `and N more problems` line. */
+  configMaxProblems: 20,
+  /** Characters of a key or value echoed in a config problem; longer ones end in `…`. */
+  configMaxEcho: 40,
+
   // ─── Observability (admin server, access log) ───
 
   /** Host the admin server binds when given only a port (`--admin 9100`). The admin server itself is off unless configured. */

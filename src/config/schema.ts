@@ -19,6 +19,16 @@ import {
 export const BALANCE_ALGORITHMS = ['roundrobin', 'leastconn', 'source', 'random'] as const;
 export type BalanceAlgorithm = (typeof BALANCE_ALGORITHMS)[number];
 
+/**
+ * `text` as it may appear in an error: control characters replaced, at most `max`
+ * characters (then `…`), so a wrong file never pours into the logs.
+ */
+export function echo(text: string, max: number = defaults.configMaxEcho): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing them is the point
+  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}
+
 /** A custom type error, except "required" when the key is missing. */
 function orRequired(message: string) {
   return (issue: { input?: unknown }) => (issue.input === undefined ? 'required' : message);
@@ -40,7 +50,7 @@ function withUnit(
       try {
         return parse(value, 'value');
       } catch {
-        ctx.addIssue({ code: 'custom', message: `expected ${example}, got "${value}"` });
+        ctx.addIssue({ code: 'custom', message: `expected ${example}, got "${echo(value)}"` });
         return z.NEVER;
       }
     });
@@ -63,7 +73,7 @@ function hostPort(parse: (text: string, what: string) => HostPort, expected: str
       try {
         return parse(value, 'address');
       } catch {
-        ctx.addIssue({ code: 'custom', message: `expected ${expected}, got "${value}"` });
+        ctx.addIssue({ code: 'custom', message: `expected ${expected}, got "${echo(value)}"` });
         return z.NEVER;
       }
     }
