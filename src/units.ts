@@ -30,14 +30,20 @@ export interface HostPort {
   port: number;
 }
 
-/** Parses `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces). */
+/**
+ * The host `:PORT` binds: every interface, IPv6 and IPv4. The engines listen on `::` dual-stack
+ * (Node with ipv6Only false; Bun's default), so IPv4 clients arrive as ::ffff:a.b.c.d.
+ */
+export const ANY_HOST = '::';
+
+/** Parses `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces, IPv4 and IPv6: ANY_HOST). */
 export function parseHostPort(text: string, what: string): HostPort {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim());
   const port = m ? Number(m[3]) : Number.NaN;
   if (!m || port > 65535) {
     throw invalid(what, `expected HOST:PORT (IPv6 as [::1]:PORT), got "${text}"`);
   }
-  const host = m[1] ?? (m[2] || '0.0.0.0');
+  const host = m[1] ?? (m[2] || ANY_HOST);
   return { host, port };
 }
 

@@ -32,7 +32,7 @@ test('sizes', () => {
 test('addresses', () => {
   assert.deepEqual(parseHostPort('127.0.0.1:8080', 'x'), { host: '127.0.0.1', port: 8080 });
   assert.deepEqual(parseHostPort('[::1]:9000', 'x'), { host: '::1', port: 9000 });
-  assert.deepEqual(parseHostPort(':80', 'x'), { host: '0.0.0.0', port: 80 });
+  assert.deepEqual(parseHostPort(':80', 'x'), { host: '::', port: 80 });
   assert.deepEqual(parseHostPort('localhost:1', 'x'), { host: 'localhost', port: 1 });
   for (const bad of ['127.0.0.1', '::1:80', '1.2.3.4:70000', 'host:', '[::1]80']) {
     assert.throws(() => parseHostPort(bad, '--listen'), { code: ErrorCode.INVALID_ARGUMENT });

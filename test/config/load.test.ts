@@ -62,7 +62,7 @@ test('a minimal config gets every default from defaults.ts', () => {
   assert.equal(b.maxQueued, defaults.maxQueued);
   assert.equal(b.healthCheck, undefined);
   assert.equal(config.frontends[0]?.maxConnections, defaults.maxConnections);
-  assert.equal(config.frontends[0]?.listen.host, '0.0.0.0');
+  assert.equal(config.frontends[0]?.listen.host, '::');
   assert.equal(config.bufferSize, defaults.bufferSize);
   // Health check defaults when the section is there but empty.
   const hc = parseConfig({
