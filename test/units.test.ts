@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { limits } from '../src/defaults.ts';
 import { ErrorCode } from '../src/errors.ts';
 import {
   formatHostPort,
@@ -7,6 +8,8 @@ import {
   parseDuration,
   parseHostPort,
   parseSize,
+  parseTimerDuration,
+  parseWhole,
 } from '../src/units.ts';
 
 test('durations', () => {
@@ -61,4 +64,22 @@ test('loopback hosts', () => {
   ]) {
     assert.equal(isLoopbackHost(host), false, host);
   }
+});
+
+test('whole numbers and timer durations within their limits', () => {
+  assert.equal(parseWhole('256', '--workers', limits.workers), 256);
+  for (const bad of ['0', '257', '-1', '1.5', 'ten', '', '99999999999999999']) {
+    assert.throws(() => parseWhole(bad, '--workers', limits.workers), {
+      code: ErrorCode.INVALID_ARGUMENT,
+      message: /^--workers: expected a whole number from 1 to 256/,
+    });
+  }
+  assert.equal(parseTimerDuration('596h', '--idle-timeout'), 596 * 3_600_000);
+  assert.throws(() => parseTimerDuration('25d', '--idle-timeout'), {
+    code: ErrorCode.INVALID_ARGUMENT,
+  });
+  assert.throws(() => parseTimerDuration('597h', '--idle-timeout'), {
+    code: ErrorCode.INVALID_ARGUMENT,
+    message: /^--idle-timeout: at most 2147483647 ms/,
+  });
 });

@@ -6,14 +6,19 @@
  */
 import { z } from 'zod';
 import { parseAdminAddress } from '../admin/address.ts';
-import { defaults } from '../defaults.ts';
+import { defaults, limits } from '../defaults.ts';
 import {
+  bufferSizeProblem,
+  durationProblem,
   formatHostPort,
   type HostPort,
   isLoopbackHost,
   parseDuration,
   parseHostPort,
   parseSize,
+  rangeProblem,
+  serverAddressProblem,
+  type WholeRange,
 } from '../units.ts';
 
 export const BALANCE_ALGORITHMS = ['roundrobin', 'leastconn', 'source', 'random'] as const;
@@ -56,12 +61,24 @@ function withUnit(
     });
 }
 
-/** A duration as text or milliseconds; parses to milliseconds. */
+/** Adds `problem(value)` as an issue when it is not null: the checks the command line shares. */
+function check<T>(problem: (value: T) => string | null) {
+  return (value: T, ctx: z.RefinementCtx) => {
+    const message = problem(value);
+    if (message !== null) ctx.addIssue({ code: 'custom', message });
+  };
+}
+
+/** A duration as text or milliseconds; parses to milliseconds, at most limits.maxDurationMs. */
 const duration = withUnit(
   z.number().int().nonnegative(),
   parseDuration,
   'a duration such as 500ms, 2s, 1m or 1h',
-);
+).superRefine(check(durationProblem));
+
+/** A whole number within one of the `limits` ranges. */
+const ranged = (range: WholeRange) =>
+  z.number().superRefine(check((n: number) => rangeProblem(n, range)));
 
 /**
  * An address as text, parsed by `parse`, or an already parsed `{ host, port }` taken as is, so a
@@ -110,11 +127,11 @@ const whole = (min: number) => z.number().int().min(min);
 
 export const serverSchema = z.strictObject({
   name,
-  address: address.refine((a) => a.port !== 0, { error: 'port 0 is not a server port' }),
+  address: address.superRefine(check(serverAddressProblem)),
   /** Share of new connections relative to the other servers; 0 = drained (no new connections). */
-  weight: whole(0).max(1000).default(defaults.weight),
+  weight: ranged(limits.weight).default(defaults.weight),
   /** Simultaneous connections; excess clients wait in the backend's queue. 0 = unlimited. */
-  maxConnections: whole(0).default(defaults.serverMaxConnections),
+  maxConnections: ranged(limits.serverMaxConnections).default(defaults.serverMaxConnections),
   /** Takes traffic only while no regular server of the backend is up. */
   backup: z.boolean().default(false),
 });
@@ -138,7 +155,7 @@ export const backendSchema = z.strictObject({
   balance: z.enum(BALANCE_ALGORITHMS).default(defaults.balance),
   /** 0 = no timeout (the kernel's applies). */
   connectTimeout: duration.default(defaults.connectTimeoutMs),
-  retries: whole(0).max(100).default(defaults.retries),
+  retries: ranged(limits.retries).default(defaults.retries),
   /** 0 = wait without limit. */
   queueTimeout: duration.default(defaults.queueTimeoutMs),
   /** 0 = no queue. */
@@ -152,7 +169,7 @@ export const frontendSchema = z.strictObject({
   name,
   listen: address,
   backend: name,
-  maxConnections: whole(1).default(defaults.maxConnections),
+  maxConnections: ranged(limits.maxConnections).default(defaults.maxConnections),
 });
 
 /**
@@ -184,13 +201,11 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** 0 = none. */
       idle: duration.default(defaults.idleTimeoutMs),
-      /** 0 = none. */
+      /** 0 = no half-closed timeout; the idle timeout still applies to a half-closed pair. */
       halfClosed: duration.default(defaults.halfClosedTimeoutMs),
     })
     .default({ idle: defaults.idleTimeoutMs, halfClosed: defaults.halfClosedTimeoutMs }),
-  bufferSize: size
-    .refine((n) => n >= 1024 && n <= 16 * 1024 * 1024, { error: 'expected between 1k and 16m' })
-    .default(defaults.bufferSize),
+  bufferSize: size.superRefine(check(bufferSizeProblem)).default(defaults.bufferSize),
   /** The admin HTTP server; left out: none. */
   admin: adminSchema.optional(),
   /** A file, `stdout`, or `off`; left out: defaults.accessLog. */

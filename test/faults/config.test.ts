@@ -108,3 +108,27 @@ test('values echoed in reasons are truncated too', () => {
   assert.equal(err.problems.length, 1);
   assert.ok((err.problems[0] ?? '').length < 120, String(err.problems[0]));
 });
+
+test('the command line has the limits of the config schema: exit 2, one line', () => {
+  const cases: [string[], RegExp][] = [
+    [
+      ['--max-connections', '1000001'],
+      /^switchyard: --max-connections: expected a whole number from 1 to 1000000/,
+    ],
+    [
+      ['--max-connections', '0'],
+      /^switchyard: --max-connections: expected a whole number from 1 to 1000000/,
+    ],
+    [['--workers', '257'], /^switchyard: --workers: expected a whole number from 1 to 256/],
+    [['--workers', '0'], /^switchyard: --workers: expected a whole number from 1 to 256/],
+    [['--idle-timeout', '597h'], /^switchyard: --idle-timeout: at most 2147483647 ms/],
+    [['--drain-timeout', '2147483648'], /^switchyard: --drain-timeout: at most 2147483647 ms/],
+    [['--buffer-size', '17m'], /^switchyard: --buffer-size: expected between 1k and 16m/],
+  ];
+  for (const [extra, message] of cases) {
+    const r = runCli(['--listen', '127.0.0.1:0', '--backend', '127.0.0.1:1', ...extra]);
+    assert.equal(r.status, 2, `${extra.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, message);
+  }
+});
