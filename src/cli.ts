@@ -10,14 +10,22 @@ import {
 import { type Running, startAdminFor } from './admin/start.ts';
 import type { Config } from './config/schema.ts';
 import { singleServerBackend } from './config/single-server.ts';
-import { defaults } from './defaults.ts';
+import { defaults, limits } from './defaults.ts';
 import type { EngineName } from './engine/engine.ts';
 import { handOff } from './engine/handoff.ts';
 import { runtimeEngineName } from './engine/select.ts';
 import { ConfigError, ErrorCode, SwitchyardError } from './errors.ts';
 import { runProcess } from './lifecycle/run.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from './log.ts';
-import { type HostPort, parseDuration, parseHostPort, parseSize } from './units.ts';
+import {
+  bufferSizeProblem,
+  type HostPort,
+  parseHostPort,
+  parseSize,
+  parseTimerDuration,
+  parseWhole,
+  serverAddressProblem,
+} from './units.ts';
 
 const USAGE = `Usage: switchyard --config FILE [--workers N|auto] [--drain-timeout DUR] [--log-level LEVEL] [--engine node|bun]
        switchyard --listen HOST:PORT --backend HOST:PORT [options]
@@ -132,15 +140,13 @@ export function parseCli(argv: string[]): CliCommand {
     if (v !== 'node' && v !== 'bun') throw invalid('--engine', `expected node or bun, got "${v}"`);
     return v;
   });
-  const workers = optional(str('workers'), defaults.workers as number, (v) => {
-    if (v === 'auto') return availableParallelism();
-    if (!/^\d+$/.test(v) || Number(v) < 1) {
-      throw invalid('--workers', `expected a whole number of at least 1 or auto, got "${v}"`);
-    }
-    return Number(v);
-  });
+  const workers = optional(str('workers'), defaults.workers as number, (v) =>
+    v === 'auto'
+      ? Math.min(availableParallelism(), limits.workers.max)
+      : parseWhole(v, '--workers', limits.workers),
+  );
   const drainTimeoutMs = optional(str('drain-timeout'), defaults.drainTimeoutMs as number, (v) =>
-    parseDuration(v, '--drain-timeout'),
+    parseTimerDuration(v, '--drain-timeout'),
   );
   const observe = parseObserveArgs(str('admin'), str('access-log'));
   const configFile = str('config');
@@ -166,22 +172,20 @@ export function parseCli(argv: string[]): CliCommand {
   };
   const listen = parseHostPort(required('listen', 'HOST:PORT'), '--listen');
   const backend = parseHostPort(required('backend', 'HOST:PORT'), '--backend');
-  if (backend.port === 0) throw invalid('--backend', 'port 0 is not a server port');
-  const maxConnections = optional(str('max-connections'), defaults.maxConnections, (v) => {
-    if (!/^\d+$/.test(v) || Number(v) < 1) {
-      throw invalid('--max-connections', `expected a whole number of at least 1, got "${v}"`);
-    }
-    return Number(v);
-  });
+  // The bounds and their reasons are the config schema's (src/defaults.ts limits, src/units.ts).
+  const notServer = serverAddressProblem(backend);
+  if (notServer !== null) throw invalid('--backend', notServer);
+  const maxConnections = optional(str('max-connections'), defaults.maxConnections, (v) =>
+    parseWhole(v, '--max-connections', limits.maxConnections),
+  );
   const bufferSize = optional(str('buffer-size'), defaults.bufferSize, (v) => {
     const n = parseSize(v, '--buffer-size');
-    if (n < 1024 || n > 16 * 1024 * 1024) {
-      throw invalid('--buffer-size', `expected between 1k and 16m, got "${v}"`);
-    }
+    const problem = bufferSizeProblem(n);
+    if (problem !== null) throw invalid('--buffer-size', `${problem}, got "${v}"`);
     return n;
   });
   const duration = (key: string, fallback: number) =>
-    optional(str(key), fallback, (v) => parseDuration(v, `--${key}`));
+    optional(str(key), fallback, (v) => parseTimerDuration(v, `--${key}`));
   return {
     kind: 'run',
     settings: {
@@ -237,10 +241,17 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
       const { loadConfigFile } = await import('./config/load.ts');
       config = loadConfigFile(command.file);
     }
+    // --admin over the config's admin, refused (status 2) beyond loopback without a token.
+    if (command.kind === 'run') {
+      config = withObserveArgs(shorthandConfig(command.settings), command.settings.observe);
+    } else if (command.kind === 'run-config') {
+      config = withObserveArgs(config as Config, command.observe);
+    }
   } catch (err) {
     if (err instanceof ConfigError) {
       // One problem per line, `path.to.key: reason`, after one line saying what failed.
-      const n = err.problems.length;
+      // `total`: a long list is capped (src/config/load.ts), the count is not.
+      const n = (err as { total?: number }).total ?? err.problems.length;
       process.stderr.write(
         `switchyard: invalid config, ${n} problem${n === 1 ? '' : 's'}:\n${err.problems.join('\n')}\n`,
       );
@@ -260,14 +271,11 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
     process.stdout.write(`${version()}\n`);
     return 0;
   }
-  const { logLevel, engine, workers, drainTimeoutMs, observe } =
+  const { logLevel, engine, workers, drainTimeoutMs } =
     command.kind === 'run' ? command.settings : command;
   // Each engine runs on its own runtime: the other one takes over this command.
   if (engine !== runtimeEngineName()) return handOff(engine, argv);
-  const valid = withObserveArgs(
-    command.kind === 'run' ? shorthandConfig(command.settings) : (config as Config),
-    observe,
-  );
+  const valid = config as Config;
   const configFile = command.kind === 'run-config' ? command.file : null;
   const log = createLogger(logLevel);
   // The admin server runs where every connection is seen: here, not in each worker.

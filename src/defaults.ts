@@ -3,15 +3,18 @@
  * each says what 0 means. Nothing else in the tree may hard-code one of these numbers.
  */
 export const defaults = {
-  /** Simultaneous client connections per listener. At the cap a new client is closed at once. 0 is not allowed. */
+  /** Simultaneous client connections per listener. At the cap a new client is closed at once. 0 is not allowed (limits.maxConnections). */
   maxConnections: 1024,
-  /** Bytes per pool buffer, and the largest single read. 0 is not allowed; minimum 1 KiB. */
+  /** Bytes per pool buffer, and the largest single read. 0 is not allowed (limits.bufferSize). */
   bufferSize: 16 * 1024,
   /** Milliseconds to wait for the backend connect. 0 disables the connect timeout (the kernel's own, about 2 min, applies). */
   connectTimeoutMs: 5_000,
   /** Milliseconds without a byte in either direction before the pair is closed. 0 disables it. */
   idleTimeoutMs: 60 * 60 * 1000,
-  /** Milliseconds a half-closed pair (one side sent FIN) may stay silent before it is closed. 0 disables it. */
+  /**
+   * Milliseconds a half-closed pair (one side sent FIN) may stay silent before it is closed.
+   * 0 disables this timeout only: the idle timeout still applies to a half-closed pair.
+   */
   halfClosedTimeoutMs: 30_000,
   /** Pending connections the kernel queues on a listener (listen(2) backlog). */
   backlog: 511,
@@ -48,7 +51,7 @@ export const defaults = {
 
   // ─── Process lifecycle (workers, drain, reload) ───
 
-  /** Worker processes sharing the listeners (SO_REUSEPORT). 1 = no workers: the proxy runs in the process started. 0 is not allowed. */
+  /** Worker processes sharing the listeners (SO_REUSEPORT). 1 = no workers: the proxy runs in the process started. 0 is not allowed (limits.workers). */
   workers: 1,
   /** Milliseconds SIGTERM/SIGINT lets open connections finish before the rest are closed. 0 = close them at once. */
   drainTimeoutMs: 30_000,
@@ -63,12 +66,76 @@ export const defaults = {
   /** Milliseconds between a worker's stats reports to the supervisor. 0 = only on request. */
   workerReportMs: 1_000,
 
+  // ─── Config input (a wrong --config path must not hang, crash or leak the file) ───
+
+  /** Largest config file read, in bytes; a larger one (or /dev/zero) is a config error. */
+  configMaxBytes: 4 * 1024 * 1024,
+  /** YAML alias expansions allowed (the `yaml` library's maxAliasCount); more is a config error ("billion laughs"). 0 = no aliases. */
+  configMaxAliasCount: 100,
+  /** Config problems listed; the rest are counted in one `and N more problems` line. */
+  configMaxProblems: 20,
+  /** Characters of a key or value echoed in a config problem; longer ones end in `…`. */
+  configMaxEcho: 40,
+
   // ─── Observability (admin server, access log) ───
 
   /** Host the admin server binds when given only a port (`--admin 9100`). The admin server itself is off unless configured. */
   adminHost: '127.0.0.1',
+  /**
+   * Simultaneous connections to the admin server; one more is closed at once. Small on purpose:
+   * its clients are scrapers and an operator's browser, and every one is a descriptor the
+   * proxy's clients cannot have. 0 is not allowed.
+   */
+  adminMaxConnections: 64,
+  /** Milliseconds an admin client may take to send a request's headers. 0 is not allowed. */
+  adminHeadersTimeoutMs: 10_000,
+  /** Milliseconds an admin client may take to send a whole request. 0 is not allowed. */
+  adminRequestTimeoutMs: 30_000,
+  /** Milliseconds an idle keep-alive admin connection stays open after a response. 0 is not allowed. */
+  adminKeepAliveTimeoutMs: 5_000,
+  /**
+   * Milliseconds an admin connection may stay silent (one that never sends a byte included: the
+   * headers timeout starts only with the first byte on Node) before it is closed. 0 is not allowed.
+   */
+  adminSocketTimeoutMs: 10_000,
+  /** Rows of `/api/connections` in one page when `?limit=` is not given. */
+  adminPageLimit: 500,
+  /** Largest `?limit=` of `/api/connections`: a page is serialised on the data path's thread. */
+  adminPageLimitMax: 5_000,
   /** Access log target: a file path, `stdout`, or `off` (no access log). */
   accessLog: 'off',
+} as const;
+
+/**
+ * The bounds of every number a user sets, checked by the config schema and the command line
+ * alike (through src/units.ts: rangeProblem, parseWhole, durationProblem). `min`/`max` inclusive.
+ */
+export const limits = {
+  /**
+   * Largest duration of any timeout or interval, in milliseconds: 2^31-1 (about 24.8 days).
+   * The runtimes' timers keep a 32-bit delay; a longer one fires at once (after a warning).
+   */
+  maxDurationMs: 2 ** 31 - 1,
+  /**
+   * Clients per listener (`frontends[].maxConnections`, `--max-connections`). 0 is not allowed:
+   * a listener that takes no one. Each client costs two descriptors, so above about 500,000
+   * the kernel's own ceiling (fs.nr_open, 1,048,576 by default) binds first.
+   */
+  maxConnections: { min: 1, max: 1_000_000 },
+  /** Connections per server (`servers[].maxConnections`); 0 = unlimited. */
+  serverMaxConnections: { min: 0, max: 1_000_000 },
+  /** Bytes per pool buffer (`bufferSize`, `--buffer-size`): 1 KiB to 16 MiB. */
+  bufferSize: { min: 1024, max: 16 * 1024 * 1024 },
+  /**
+   * Processes (`--workers`, and what `auto` is clamped to). 1 = no workers; 0 is not allowed.
+   * 256: beyond any machine's useful parallelism for one port, and each worker holds every
+   * listener and a share of the descriptors.
+   */
+  workers: { min: 1, max: 256 },
+  /** Relative share of a server (`servers[].weight`); 0 = drained. */
+  weight: { min: 0, max: 1000 },
+  /** Further servers tried after a failed connect (`backends[].retries`). */
+  retries: { min: 0, max: 100 },
 } as const;
 
 /** Pool buffers a proxy may hold at once: one pending write per direction per connection. */

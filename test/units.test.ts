@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { limits } from '../src/defaults.ts';
 import { ErrorCode } from '../src/errors.ts';
-import { formatHostPort, parseDuration, parseHostPort, parseSize } from '../src/units.ts';
+import {
+  formatHostPort,
+  isLoopbackHost,
+  parseDuration,
+  parseHostPort,
+  parseSize,
+  parseTimerDuration,
+  parseWhole,
+} from '../src/units.ts';
 
 test('durations', () => {
   assert.equal(parseDuration('500ms', 'x'), 500);
@@ -26,10 +35,51 @@ test('sizes', () => {
 test('addresses', () => {
   assert.deepEqual(parseHostPort('127.0.0.1:8080', 'x'), { host: '127.0.0.1', port: 8080 });
   assert.deepEqual(parseHostPort('[::1]:9000', 'x'), { host: '::1', port: 9000 });
-  assert.deepEqual(parseHostPort(':80', 'x'), { host: '0.0.0.0', port: 80 });
+  assert.deepEqual(parseHostPort(':80', 'x'), { host: '::', port: 80 });
   assert.deepEqual(parseHostPort('localhost:1', 'x'), { host: 'localhost', port: 1 });
   for (const bad of ['127.0.0.1', '::1:80', '1.2.3.4:70000', 'host:', '[::1]80']) {
     assert.throws(() => parseHostPort(bad, '--listen'), { code: ErrorCode.INVALID_ARGUMENT });
   }
   assert.equal(formatHostPort('::1', 80), '[::1]:80');
+});
+
+test('loopback hosts', () => {
+  for (const host of [
+    '127.0.0.1',
+    '127.1.2.3',
+    '::1',
+    '::ffff:127.0.0.1',
+    'localhost',
+    'LOCALHOST',
+  ]) {
+    assert.equal(isLoopbackHost(host), true, host);
+  }
+  for (const host of [
+    '0.0.0.0',
+    '::',
+    '10.0.0.1',
+    '128.0.0.1',
+    'example.com',
+    '127.0.0.1.nip.io',
+  ]) {
+    assert.equal(isLoopbackHost(host), false, host);
+  }
+});
+
+test('whole numbers and timer durations within their limits', () => {
+  assert.equal(parseWhole('256', '--workers', limits.workers), 256);
+  for (const bad of ['0', '257', '-1', '1.5', 'ten', '', '99999999999999999']) {
+    assert.throws(() => parseWhole(bad, '--workers', limits.workers), {
+      code: ErrorCode.INVALID_ARGUMENT,
+      message: /^--workers: expected a whole number from 1 to 256/,
+    });
+  }
+  assert.equal(parseTimerDuration('596h', '--idle-timeout'), 596 * 3_600_000);
+  assert.throws(() => parseTimerDuration('25d', '--idle-timeout'), {
+    code: ErrorCode.INVALID_ARGUMENT,
+  });
+  assert.throws(() => parseTimerDuration('597h', '--idle-timeout'), {
+    code: ErrorCode.INVALID_ARGUMENT,
+    message: /^--idle-timeout: at most 2147483647 ms/,
+  });
 });

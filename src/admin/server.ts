@@ -3,14 +3,19 @@
  * Prometheus metrics, the live connections and servers as JSON, and the stats page. Off unless
  * configured; binds where it is told (127.0.0.1 by default). With a token, every request needs
  * `Authorization: Bearer TOKEN` (the stats page may take it as `?token=`) and gets 401 without.
+ *
+ * It shares the process (and its descriptors and event loop) with the data path, so it is kept
+ * small: a connection cap, header/request/idle timeouts, paged connection lists, and no listening
+ * beyond loopback without a token.
  */
 import { once } from 'node:events';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { defaults } from '../defaults.ts';
 import { ErrorCode, SwitchyardError } from '../errors.ts';
 import { formatMetrics, METRICS_CONTENT_TYPE } from '../observability/metrics.ts';
-import type { HostPort } from '../units.ts';
+import { formatHostPort, type HostPort, isLoopbackHost } from '../units.ts';
 import { bearerMatches, sameSecret } from './auth.ts';
 import type { StatsSource } from './source.ts';
 import { STATS_PAGE } from './stats-page.ts';
@@ -30,15 +35,40 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-/** Starts the admin server; throws SwitchyardError(ADMIN_LISTEN_FAILED) when it cannot bind. */
+/**
+ * Starts the admin server; throws SwitchyardError(ADMIN_LISTEN_FAILED) when it cannot bind, or
+ * when asked to listen beyond loopback without a token (the config schema and the command line
+ * refuse that first, with the key or option to fix; this is the last line for library callers).
+ */
 export async function startAdminServer(options: AdminOptions): Promise<AdminServer> {
-  const server = http.createServer((req, res) => {
-    handle(options, req, res).catch((err: unknown) => {
-      options.log.error({ err: (err as Error).message, url: req.url }, 'admin request failed');
-      if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
-      else res.destroy();
-    });
-  });
+  const where = formatHostPort(options.listen.host, options.listen.port);
+  if (options.token === undefined && !isLoopbackHost(options.listen.host)) {
+    throw new SwitchyardError(
+      ErrorCode.ADMIN_LISTEN_FAILED,
+      `admin server refuses ${where} without a token: not a loopback address`,
+    );
+  }
+  const server = http.createServer(
+    {
+      headersTimeout: defaults.adminHeadersTimeoutMs,
+      requestTimeout: defaults.adminRequestTimeoutMs,
+      keepAliveTimeout: defaults.adminKeepAliveTimeoutMs,
+      // Node's default (30 s) would let a slow sender keep its slot up to 30 s past the timeouts.
+      connectionsCheckingInterval: 1_000,
+    },
+    (req, res) => {
+      handle(options, req, res).catch((err: unknown) => {
+        options.log.error({ err: (err as Error).message, url: req.url }, 'admin request failed');
+        if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
+        else res.destroy();
+      });
+    },
+  );
+  // Beyond the cap a new connection is closed at once (measured on Node and Bun), so idle or slow
+  // admin clients hold at most adminMaxConnections descriptors, never the proxy's.
+  server.maxConnections = defaults.adminMaxConnections;
+  // A connection that never sends a byte is not covered by headersTimeout on Node: close it too.
+  server.setTimeout(defaults.adminSocketTimeoutMs);
   server.listen(options.listen.port, options.listen.host);
   try {
     await Promise.race([
@@ -50,7 +80,7 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
   } catch (err) {
     throw new SwitchyardError(
       ErrorCode.ADMIN_LISTEN_FAILED,
-      `admin server cannot listen on ${options.listen.host}:${options.listen.port}: ${(err as Error).message}`,
+      `admin server cannot listen on ${where}: ${(err as Error).message}`,
       { cause: err },
     );
   }
@@ -98,7 +128,7 @@ async function handle(o: AdminOptions, req: IncomingMessage, res: ServerResponse
     case '/api/stats':
       return sendJson(res, 200, await o.source.stats());
     case '/api/connections':
-      return sendJson(res, 200, await o.source.connections());
+      return sendConnections(o, url, res);
     case '/api/backends':
       return sendJson(res, 200, await o.source.backends());
     case '/':
@@ -106,6 +136,41 @@ async function handle(o: AdminOptions, req: IncomingMessage, res: ServerResponse
     default:
       return send(res, 404, 'text/plain', 'not found\n');
   }
+}
+
+/**
+ * One page of the live connections: `?limit=` rows (default adminPageLimit, at most
+ * adminPageLimitMax) from `?offset=` (default 0). The body stays a plain array, as before paging;
+ * `X-Total-Count` says how many there are, `X-Offset` / `X-Limit` which page this is.
+ */
+async function sendConnections(o: AdminOptions, url: URL, res: ServerResponse): Promise<void> {
+  const limit = pageParam(url, 'limit', defaults.adminPageLimit, 1, defaults.adminPageLimitMax);
+  const offset = pageParam(url, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
+  if (typeof limit === 'string' || typeof offset === 'string') {
+    return send(res, 400, 'text/plain', `${typeof limit === 'string' ? limit : offset}\n`);
+  }
+  const all = await o.source.connections();
+  res.setHeader('X-Total-Count', String(all.length));
+  res.setHeader('X-Offset', String(offset));
+  res.setHeader('X-Limit', String(limit));
+  sendJson(res, 200, all.slice(offset, offset + limit));
+}
+
+/** A whole-number query parameter in [min, max], its fallback when absent, or the reason it is bad. */
+function pageParam(
+  url: URL,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number | string {
+  const text = url.searchParams.get(name);
+  if (text === null) return fallback;
+  const n = Number(text);
+  if (!/^\d{1,16}$/.test(text) || n < min || n > max) {
+    return `${name}: expected a whole number from ${min} to ${max}`;
+  }
+  return n;
 }
 
 /** The header's bearer token, or for the page alone, `?token=` (a browser cannot set headers on a link). */

@@ -6,11 +6,33 @@
  */
 import { z } from 'zod';
 import { parseAdminAddress } from '../admin/address.ts';
-import { defaults } from '../defaults.ts';
-import { type HostPort, parseDuration, parseHostPort, parseSize } from '../units.ts';
+import { defaults, limits } from '../defaults.ts';
+import {
+  bufferSizeProblem,
+  durationProblem,
+  formatHostPort,
+  type HostPort,
+  isLoopbackHost,
+  parseDuration,
+  parseHostPort,
+  parseSize,
+  rangeProblem,
+  serverAddressProblem,
+  type WholeRange,
+} from '../units.ts';
 
 export const BALANCE_ALGORITHMS = ['roundrobin', 'leastconn', 'source', 'random'] as const;
 export type BalanceAlgorithm = (typeof BALANCE_ALGORITHMS)[number];
+
+/**
+ * `text` as it may appear in an error: control characters replaced, at most `max`
+ * characters (then `…`), so a wrong file never pours into the logs.
+ */
+export function echo(text: string, max: number = defaults.configMaxEcho): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing them is the point
+  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}
 
 /** A custom type error, except "required" when the key is missing. */
 function orRequired(message: string) {
@@ -33,18 +55,30 @@ function withUnit(
       try {
         return parse(value, 'value');
       } catch {
-        ctx.addIssue({ code: 'custom', message: `expected ${example}, got "${value}"` });
+        ctx.addIssue({ code: 'custom', message: `expected ${example}, got "${echo(value)}"` });
         return z.NEVER;
       }
     });
 }
 
-/** A duration as text or milliseconds; parses to milliseconds. */
+/** Adds `problem(value)` as an issue when it is not null: the checks the command line shares. */
+function check<T>(problem: (value: T) => string | null) {
+  return (value: T, ctx: z.RefinementCtx) => {
+    const message = problem(value);
+    if (message !== null) ctx.addIssue({ code: 'custom', message });
+  };
+}
+
+/** A duration as text or milliseconds; parses to milliseconds, at most limits.maxDurationMs. */
 const duration = withUnit(
   z.number().int().nonnegative(),
   parseDuration,
   'a duration such as 500ms, 2s, 1m or 1h',
-);
+).superRefine(check(durationProblem));
+
+/** A whole number within one of the `limits` ranges. */
+const ranged = (range: WholeRange) =>
+  z.number().superRefine(check((n: number) => rangeProblem(n, range)));
 
 /**
  * An address as text, parsed by `parse`, or an already parsed `{ host, port }` taken as is, so a
@@ -56,7 +90,7 @@ function hostPort(parse: (text: string, what: string) => HostPort, expected: str
       try {
         return parse(value, 'address');
       } catch {
-        ctx.addIssue({ code: 'custom', message: `expected ${expected}, got "${value}"` });
+        ctx.addIssue({ code: 'custom', message: `expected ${expected}, got "${echo(value)}"` });
         return z.NEVER;
       }
     }
@@ -93,11 +127,11 @@ const whole = (min: number) => z.number().int().min(min);
 
 export const serverSchema = z.strictObject({
   name,
-  address: address.refine((a) => a.port !== 0, { error: 'port 0 is not a server port' }),
+  address: address.superRefine(check(serverAddressProblem)),
   /** Share of new connections relative to the other servers; 0 = drained (no new connections). */
-  weight: whole(0).max(1000).default(defaults.weight),
+  weight: ranged(limits.weight).default(defaults.weight),
   /** Simultaneous connections; excess clients wait in the backend's queue. 0 = unlimited. */
-  maxConnections: whole(0).default(defaults.serverMaxConnections),
+  maxConnections: ranged(limits.serverMaxConnections).default(defaults.serverMaxConnections),
   /** Takes traffic only while no regular server of the backend is up. */
   backup: z.boolean().default(false),
 });
@@ -121,7 +155,7 @@ export const backendSchema = z.strictObject({
   balance: z.enum(BALANCE_ALGORITHMS).default(defaults.balance),
   /** 0 = no timeout (the kernel's applies). */
   connectTimeout: duration.default(defaults.connectTimeoutMs),
-  retries: whole(0).max(100).default(defaults.retries),
+  retries: ranged(limits.retries).default(defaults.retries),
   /** 0 = wait without limit. */
   queueTimeout: duration.default(defaults.queueTimeoutMs),
   /** 0 = no queue. */
@@ -135,18 +169,30 @@ export const frontendSchema = z.strictObject({
   name,
   listen: address,
   backend: name,
-  maxConnections: whole(1).default(defaults.maxConnections),
+  maxConnections: ranged(limits.maxConnections).default(defaults.maxConnections),
 });
 
-/** `listen`: `HOST:PORT`, or a port alone for 127.0.0.1. `token`: required of every request. */
-export const adminSchema = z.strictObject({
-  // A bare port may come as a YAML number.
-  listen: z.preprocess(
-    (value) => (typeof value === 'number' ? String(value) : value),
-    hostPort(parseAdminAddress, 'HOST:PORT or PORT'),
-  ),
-  token: z.string().min(1).optional(),
-});
+/**
+ * `listen`: `HOST:PORT`, or a port alone for 127.0.0.1. `token`: required of every request, and
+ * required to listen on anything but loopback (the API can close any connection).
+ */
+export const adminSchema = z
+  .strictObject({
+    // A bare port may come as a YAML number.
+    listen: z.preprocess(
+      (value) => (typeof value === 'number' ? String(value) : value),
+      hostPort(parseAdminAddress, 'HOST:PORT or PORT'),
+    ),
+    token: z.string().min(1).optional(),
+  })
+  .superRefine((admin, ctx) => {
+    if (admin.token !== undefined || isLoopbackHost(admin.listen.host)) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['token'],
+      message: `required: admin.listen ${formatHostPort(admin.listen.host, admin.listen.port)} is not a loopback address`,
+    });
+  });
 
 export const configSchema = z.strictObject({
   frontends: z.array(frontendSchema).min(1, { error: 'at least one frontend is needed' }),
@@ -155,13 +201,11 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** 0 = none. */
       idle: duration.default(defaults.idleTimeoutMs),
-      /** 0 = none. */
+      /** 0 = no half-closed timeout; the idle timeout still applies to a half-closed pair. */
       halfClosed: duration.default(defaults.halfClosedTimeoutMs),
     })
     .default({ idle: defaults.idleTimeoutMs, halfClosed: defaults.halfClosedTimeoutMs }),
-  bufferSize: size
-    .refine((n) => n >= 1024 && n <= 16 * 1024 * 1024, { error: 'expected between 1k and 16m' })
-    .default(defaults.bufferSize),
+  bufferSize: size.superRefine(check(bufferSizeProblem)).default(defaults.bufferSize),
   /** The admin HTTP server; left out: none. */
   admin: adminSchema.optional(),
   /** A file, `stdout`, or `off`; left out: defaults.accessLog. */

@@ -1,7 +1,7 @@
 // Where the admin server binds: loopback unless a host is given; config and command line.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseObserveArgs } from '../../src/admin/cli-args.ts';
+import { parseObserveArgs, withObserveArgs } from '../../src/admin/cli-args.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { type ConfigError, ErrorCode } from '../../src/errors.ts';
 
@@ -19,7 +19,7 @@ test('admin.listen: a port alone or :PORT binds 127.0.0.1; a host is kept', () =
     ['[::1]:9100', { host: '::1', port: 9100 }],
   ] as const) {
     assert.deepEqual(
-      parseConfig({ ...base, admin: { listen } }).admin?.listen,
+      parseConfig({ ...base, admin: { listen, token: 't' } }).admin?.listen,
       want,
       String(listen),
     );
@@ -51,5 +51,51 @@ test('--admin takes its token from SWITCHYARD_ADMIN_TOKEN; --access-log must not
   assert.throws(
     () => parseObserveArgs(undefined, '', {}),
     (err: { code: string }) => err.code === ErrorCode.INVALID_ARGUMENT,
+  );
+});
+
+test('--admin moves the server and keeps the config token; the environment token overrides it', () => {
+  const config = parseConfig({ ...base, admin: { listen: '9100', token: 'from-config' } });
+  const moved = withObserveArgs(config, parseObserveArgs('9200', undefined, {}));
+  assert.deepEqual(moved.admin, {
+    listen: { host: '127.0.0.1', port: 9200 },
+    token: 'from-config',
+  });
+  const env = { SWITCHYARD_ADMIN_TOKEN: 'from-env' };
+  const overridden = withObserveArgs(config, parseObserveArgs('9200', undefined, env));
+  assert.equal(overridden.admin?.token, 'from-env');
+  const none = withObserveArgs(parseConfig(base), parseObserveArgs('9200', undefined, {}));
+  assert.deepEqual(none.admin, { listen: { host: '127.0.0.1', port: 9200 } });
+});
+
+test('admin beyond loopback needs a token: the config error names admin.token', () => {
+  for (const listen of ['0.0.0.0:9100', '[::]:9100', '10.1.2.3:9100', 'admin.example:9100']) {
+    assert.throws(
+      () => parseConfig({ ...base, admin: { listen } }),
+      (err: ConfigError) => {
+        assert.equal(err.code, ErrorCode.INVALID_CONFIG);
+        assert.equal(err.problems.length, 1, err.problems.join('\n'));
+        assert.match(
+          err.problems[0] ?? '',
+          /^admin\.token: required: .* is not a loopback address$/,
+        );
+        return true;
+      },
+      listen,
+    );
+  }
+  for (const listen of ['9100', '127.0.0.2:9100', '[::1]:9100', 'localhost:9100']) {
+    assert.equal(parseConfig({ ...base, admin: { listen } }).admin?.token, undefined, listen);
+  }
+  // The command line: --admin beyond loopback without SWITCHYARD_ADMIN_TOKEN nor a config token.
+  assert.throws(
+    () => withObserveArgs(parseConfig(base), parseObserveArgs('0.0.0.0:9100', undefined, {})),
+    (err: { code: string; message: string }) =>
+      err.code === ErrorCode.INVALID_ARGUMENT && /SWITCHYARD_ADMIN_TOKEN/.test(err.message),
+  );
+  const withToken = parseConfig({ ...base, admin: { listen: '9100', token: 'c' } });
+  assert.equal(
+    withObserveArgs(withToken, parseObserveArgs('0.0.0.0:9100', undefined, {})).admin?.token,
+    'c',
   );
 });

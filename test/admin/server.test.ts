@@ -233,6 +233,46 @@ for (const engine of ENGINES) {
       assert.equal((await get(base, '/nope')).status, 404);
     });
 
+    test('/api/connections in pages: ?limit= and ?offset=, the total in X-Total-Count', async (t) => {
+      const b = await startNamedServer(t, 'b', { hold: true });
+      const p = await startBalancer(
+        t,
+        {
+          frontends: [{ name: 'web', listen: '127.0.0.1:0', backend: 'app' }],
+          backends: [{ name: 'app', servers: [{ name: 'b', address: `127.0.0.1:${b.port}` }] }],
+          admin: { listen: 0 },
+        },
+        engine,
+      );
+      const base = `http://127.0.0.1:${p.admin}`;
+      const clients = await Promise.all(
+        Array.from({ length: 7 }, () => connect(p.ports.web as number)),
+      );
+      t.after(() => {
+        for (const c of clients) c.destroy();
+      });
+      const page = async (query: string) => {
+        const res = await fetch(`${base}/api/connections${query}`);
+        return {
+          status: res.status,
+          total: res.headers.get('x-total-count'),
+          ids: res.status === 200 ? ((await res.json()) as { id: number }[]).map((x) => x.id) : [],
+        };
+      };
+      await waitFor(async () => (await page('')).total === '7', 5000, 'seven live connections');
+      const all = await page('');
+      assert.equal(all.ids.length, 7, 'the default page holds them all');
+      const first = await page('?limit=3');
+      assert.deepEqual(first, { status: 200, total: '7', ids: all.ids.slice(0, 3) });
+      const last = await page('?limit=3&offset=6');
+      assert.deepEqual(last, { status: 200, total: '7', ids: all.ids.slice(6) });
+      assert.deepEqual((await page('?offset=100')).ids, []);
+      assert.equal((await page('?limit=5000')).status, 200);
+      for (const bad of ['?limit=0', '?limit=5001', '?limit=ten', '?offset=-1', '?limit=1.5']) {
+        assert.equal((await page(bad)).status, 400, bad);
+      }
+    });
+
     test('without a token, no header is needed', async (t) => {
       const b = await startNamedServer(t, 'b');
       const p = await startBalancer(

@@ -62,7 +62,7 @@ test('a minimal config gets every default from defaults.ts', () => {
   assert.equal(b.maxQueued, defaults.maxQueued);
   assert.equal(b.healthCheck, undefined);
   assert.equal(config.frontends[0]?.maxConnections, defaults.maxConnections);
-  assert.equal(config.frontends[0]?.listen.host, '0.0.0.0');
+  assert.equal(config.frontends[0]?.listen.host, '::');
   assert.equal(config.bufferSize, defaults.bufferSize);
   // Health check defaults when the section is there but empty.
   const hc = parseConfig({
@@ -124,7 +124,7 @@ timeouts: { idle: 1h, halfClosed: 30 s }
     /^frontends\.2\.listen: 127\.0\.0\.1:8080 is already the listen address of frontends\.1$/,
     /^backends\.0\.balance: .*roundrobin.*leastconn.*source.*random/,
     /^backends\.0\.connectTimeout: expected a duration .*"soon"$/,
-    /^backends\.0\.retries: .*>=0/,
+    /^backends\.0\.retries: expected a whole number from 0 to 100$/,
     /^backends\.0\.healthCheck\.interval: must be more than 0$/,
     /^backends\.0\.healthCheck\.rise: .*>=1/,
     /^backends\.0\.servers\.0\.address: port 0 is not a server port$/,
@@ -165,4 +165,55 @@ test("the repository's switchyard.yaml (the README's run line) is valid", () => 
   const config = loadConfigFile(new URL('../../switchyard.yaml', import.meta.url).pathname);
   assert.equal(config.frontends[0]?.listen.port, 8080);
   assert.equal(config.backends[0]?.servers[0]?.address.port, 9000);
+});
+
+test('bounds: timers fit in 2^31-1 ms, connection caps are bounded, halfClosed 0 is accepted', () => {
+  const base = {
+    frontends: [{ name: 'f', listen: ':8080', backend: 'b' }],
+    backends: [{ name: 'b', servers: [{ name: 's', address: '127.0.0.1:9000' }] }],
+  };
+  const problems = (input: unknown): string[] => {
+    try {
+      parseConfig(input);
+      return [];
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      return [...err.problems];
+    }
+  };
+  const over = 2 ** 31;
+  const hc = (healthCheck: Record<string, unknown>) => ({
+    ...base,
+    backends: [{ ...base.backends[0], healthCheck }],
+  });
+  for (const healthCheck of [
+    { interval: over },
+    { interval: '25d' },
+    { interval: '597h' },
+    { timeout: over },
+  ]) {
+    const found = problems(hc(healthCheck));
+    assert.equal(found.length, 1, `${JSON.stringify(healthCheck)}: ${found.join('; ')}`);
+  }
+  assert.match(
+    problems(hc({ interval: '597h' }))[0] ?? '',
+    /^backends\.0\.healthCheck\.interval: at most 2147483647 ms/,
+  );
+  assert.deepEqual(problems(hc({ interval: 2 ** 31 - 1, timeout: '596h' })), []);
+  assert.deepEqual(problems({ ...base, timeouts: { idle: over } }), [
+    'timeouts.idle: at most 2147483647 ms (about 24.8 days): longer timers overflow',
+  ]);
+  const frontend = (maxConnections: number) => ({
+    ...base,
+    frontends: [{ ...base.frontends[0], maxConnections }],
+  });
+  assert.deepEqual(problems(frontend(1_000_000)), []);
+  assert.deepEqual(problems(frontend(1_000_001)), [
+    'frontends.0.maxConnections: expected a whole number from 1 to 1000000',
+  ]);
+  assert.deepEqual(problems(frontend(0)), [
+    'frontends.0.maxConnections: expected a whole number from 1 to 1000000',
+  ]);
+  const halfClosedOff = parseConfig({ ...base, timeouts: { idle: '1h', halfClosed: 0 } });
+  assert.deepEqual(halfClosedOff.timeouts, { idle: 3_600_000, halfClosed: 0 });
 });
