@@ -32,15 +32,16 @@ export {
   sourceHash,
 } from './core/balancer.ts';
 export { BufferPool } from './core/buffer-pool.ts';
+export type { EndingInfo, Fin, Rejection, SessionEnding } from './core/ending.ts';
+export { ENDINGS, Ending } from './core/ending.ts';
 export type { ConnectionInfo, ConnectionLog, ProxyOptions, ProxyStats } from './core/proxy.ts';
 export { ProxyServer } from './core/proxy.ts';
-export { CloseReason } from './core/session.ts';
 export { isLegal, State, TRANSITIONS } from './core/state.ts';
 export { defaults } from './defaults.ts';
 export type { Engine, EngineName, EngineSocket, SocketEvents } from './engine/engine.ts';
 export { createEngine, runtimeEngineName } from './engine/select.ts';
 export { ConfigError, ErrorCode, SwitchyardError } from './errors.ts';
 export { createLogger } from './log.ts';
-export { AccessLog, TerminationCause, terminationCause } from './observability/access-log.ts';
+export { AccessLog } from './observability/access-log.ts';
 export { formatMetrics, METRICS_CONTENT_TYPE } from './observability/metrics.ts';
 export type { HostPort } from './units.ts';

@@ -8,6 +8,7 @@ import type {
   EngineSocket,
   SocketEvents,
 } from '../engine/engine.ts';
+import { ErrorCode, SwitchyardError } from '../errors.ts';
 import {
   CONNECT_BOUNDS_MS,
   DURATION_BOUNDS_MS,
@@ -17,7 +18,8 @@ import {
 import { formatHostPort, type HostPort } from '../units.ts';
 import { Backend, type RouteHook } from './backend.ts';
 import { BufferPool } from './buffer-pool.ts';
-import { CloseReason, Session, type SessionContext } from './session.ts';
+import { Ending, type Rejection, type SessionEnding } from './ending.ts';
+import { Session, type SessionContext } from './session.ts';
 import { type State, StateCounters } from './state.ts';
 import { TimerWheel } from './timer-wheel.ts';
 
@@ -51,7 +53,7 @@ export interface ProxyOptions {
 /** Hears of each connection once it is over: closed, or turned away at the cap. */
 export interface ConnectionLog {
   closed(session: Session): void;
-  rejected(frontend: string): void;
+  rejected(frontend: string, ending: Rejection): void;
 }
 
 /** One live connection as the live view shows it. */
@@ -73,10 +75,11 @@ export interface ConnectionInfo {
 export interface ProxyStats {
   active: number;
   accepted: number;
-  /** Closed at once because the connection cap was reached. */
-  rejected: number;
+  /** Clients turned away at accept, by ending (`rejected_at_cap`: the connection cap). */
+  rejected: Partial<Record<Rejection, number>>;
   acceptErrors: number;
-  closed: Partial<Record<CloseReason, number>>;
+  /** Closed connections, by ending. */
+  closed: Partial<Record<SessionEnding, number>>;
   bytesIn: number;
   bytesOut: number;
   states: Record<State, number> & { illegal: number };
@@ -108,11 +111,11 @@ export class ProxyServer implements AcceptHandler {
   private listener: EngineListener | null = null;
   private bound: HostPort | null = null;
   private accepted = 0;
-  private rejected = 0;
+  private readonly rejected: Partial<Record<Rejection, number>> = {};
   private acceptErrors = 0;
   private closedBytesIn = 0;
   private closedBytesOut = 0;
-  private readonly closed: Partial<Record<CloseReason, number>> = {};
+  private readonly closed: Partial<Record<SessionEnding, number>> = {};
   // Recorded once per closed connection (a few increments), formatted only at scrape time.
   private readonly connectMs = new Histogram(CONNECT_BOUNDS_MS);
   private readonly durationMs = new Histogram(DURATION_BOUNDS_MS);
@@ -191,7 +194,7 @@ export class ProxyServer implements AcceptHandler {
    * taken while the connections drain name it.
    */
   get address(): HostPort {
-    if (!this.bound) throw new Error('proxy not started');
+    if (!this.bound) throw new SwitchyardError(ErrorCode.INTERNAL, 'proxy not started');
     return this.bound;
   }
 
@@ -199,9 +202,10 @@ export class ProxyServer implements AcceptHandler {
 
   admit(): boolean {
     if (this.sessions.size < this.options.maxConnections) return true;
-    this.rejected++;
+    const ending = Ending.rejected_at_cap;
+    this.rejected[ending] = (this.rejected[ending] ?? 0) + 1;
     this.options.log.debug({ max: this.options.maxConnections }, 'connection cap reached');
-    this.connectionLog?.rejected(this.name);
+    this.connectionLog?.rejected(this.name, ending);
     return false;
   }
 
@@ -225,7 +229,7 @@ export class ProxyServer implements AcceptHandler {
     this.sessions.delete(session);
     this.closedBytesIn += session.client.bytesRead;
     this.closedBytesOut += session.server.bytesRead;
-    const reason = session.closeReason ?? 'done';
+    const reason = session.closeReason ?? Ending.done;
     this.closed[reason] = (this.closed[reason] ?? 0) + 1;
     if (session.connectedAt > 0) this.connectMs.observe(session.connectedAt - session.startedAt);
     this.durationMs.observe(Date.now() - session.startedAt);
@@ -244,7 +248,7 @@ export class ProxyServer implements AcceptHandler {
     return {
       active: this.sessions.size,
       accepted: this.accepted,
-      rejected: this.rejected,
+      rejected: { ...this.rejected },
       acceptErrors: this.acceptErrors,
       closed: { ...this.closed },
       bytesIn,
@@ -264,7 +268,7 @@ export class ProxyServer implements AcceptHandler {
   closeConnection(id: number): boolean {
     for (const s of this.sessions) {
       if (s.id !== id) continue;
-      s.close(CloseReason.KILLED);
+      s.close(Ending.killed);
       return true;
     }
     return false;
@@ -297,7 +301,7 @@ export class ProxyServer implements AcceptHandler {
     this.listener = null;
     if (listener) await listener.close();
     if (killConnections) {
-      for (const s of [...this.sessions]) s.close('killed');
+      for (const s of [...this.sessions]) s.close(Ending.killed);
     }
     this.ownBackend?.stop();
     if (this.sessions.size === 0 || killConnections) this.wheel.stop();

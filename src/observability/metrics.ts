@@ -8,6 +8,7 @@
  * path or rebuilding every metric per scrape, for a format this small.
  */
 import type { SwitchyardStats } from '../api.ts';
+import { ENDINGS, type Ending, type Rejection } from '../core/ending.ts';
 import { State } from '../core/state.ts';
 import type { HistogramSnapshot } from './histogram.ts';
 
@@ -73,6 +74,10 @@ function isHistogram(h: HistogramSnapshot | undefined): h is HistogramSnapshot {
   );
 }
 
+const REJECTIONS = (Object.keys(ENDINGS) as Ending[]).filter(
+  (e): e is Rejection => ENDINGS[e].rejected,
+);
+
 const LIVE_STATES = Object.values(State).filter((s) => s !== State.CLOSED);
 
 /** The whole exposition for one stats snapshot. */
@@ -97,12 +102,12 @@ export function formatMetrics(stats: SwitchyardStats): string {
   const rejected = fam(
     'switchyard_connections_rejected_total',
     'counter',
-    'Client connections closed at once, by reason (cap: the connection cap was reached).',
+    'Clients turned away at accept, by reason (an ending of core/ending.ts).',
   );
   const closed = fam(
     'switchyard_connections_closed_total',
     'counter',
-    'Connections closed, by reason.',
+    'Connections closed, by reason (an ending of core/ending.ts, as the access log cause).',
   );
   const acceptErrors = fam(
     'switchyard_accept_errors_total',
@@ -137,11 +142,14 @@ export function formatMetrics(stats: SwitchyardStats): string {
       byState.sample('switchyard_connections', { frontend, state }, s.states[state]);
     }
     accepted.sample('switchyard_connections_accepted_total', l, s.accepted);
-    rejected.sample(
-      'switchyard_connections_rejected_total',
-      { frontend, reason: 'cap' },
-      s.rejected,
-    );
+    // Every rejection reason is sampled, 0 included, so a rate() sees the first one.
+    for (const reason of REJECTIONS) {
+      rejected.sample(
+        'switchyard_connections_rejected_total',
+        { frontend, reason },
+        s.rejected[reason] ?? 0,
+      );
+    }
     for (const [reason, n] of Object.entries(s.closed)) {
       closed.sample('switchyard_connections_closed_total', { frontend, reason }, n ?? 0);
     }

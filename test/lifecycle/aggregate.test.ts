@@ -9,7 +9,7 @@ function report(accepted: number, active: number, up: boolean): SwitchyardStats 
       web: {
         active,
         accepted,
-        rejected: 0,
+        rejected: {},
         acceptErrors: 0,
         closed: { done: accepted - active },
         bytesIn: 10 * accepted,
