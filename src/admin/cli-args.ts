@@ -2,9 +2,10 @@
  * The command line's observability options: `--admin HOST:PORT` (token from the environment, so
  * it never shows in `ps`) and `--access-log FILE|stdout|off`. They apply over the config's keys.
  */
+
+import { parseAdminAddress } from '../config/address.ts';
 import type { Config } from '../config/schema.ts';
 import { ErrorCode, SwitchyardError } from '../errors.ts';
-import { parseAdminAddress } from './address.ts';
 
 /** The environment variable `--admin` takes its token from. */
 export const ADMIN_TOKEN_ENV = 'SWITCHYARD_ADMIN_TOKEN';

@@ -5,9 +5,9 @@
  * `{ host, port }` and bytes. Every default comes from src/defaults.ts.
  */
 import { z } from 'zod';
-import { parseAdminAddress } from '../admin/address.ts';
 import { defaults } from '../defaults.ts';
 import { type HostPort, parseDuration, parseHostPort, parseSize } from '../units.ts';
+import { parseAdminAddress } from './address.ts';
 
 export const BALANCE_ALGORITHMS = ['roundrobin', 'leastconn', 'source', 'random'] as const;
 export type BalanceAlgorithm = (typeof BALANCE_ALGORITHMS)[number];

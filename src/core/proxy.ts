@@ -9,18 +9,14 @@ import type {
   SocketEvents,
 } from '../engine/engine.ts';
 import { ErrorCode, SwitchyardError } from '../errors.ts';
-import {
-  CONNECT_BOUNDS_MS,
-  DURATION_BOUNDS_MS,
-  Histogram,
-  type HistogramSnapshot,
-} from '../observability/histogram.ts';
+import type { ConnectionRow, ProxyStats } from '../stats.ts';
 import { formatHostPort, type HostPort } from '../units.ts';
 import { Backend, type RouteHook } from './backend.ts';
 import { BufferPool } from './buffer-pool.ts';
 import { Ending, type Rejection, type SessionEnding } from './ending.ts';
+import { CONNECT_BOUNDS_MS, DURATION_BOUNDS_MS, Histogram } from './histogram.ts';
 import { Session, type SessionContext } from './session.ts';
-import { type State, StateCounters } from './state.ts';
+import { StateCounters } from './state.ts';
 import { TimerWheel } from './timer-wheel.ts';
 
 /** Everything one listener (a frontend) needs; see defaults.ts for each default. */
@@ -54,41 +50,6 @@ export interface ProxyOptions {
 export interface ConnectionLog {
   closed(session: Session): void;
   rejected(frontend: string, ending: Rejection): void;
-}
-
-/** One live connection as the live view shows it. */
-export interface ConnectionInfo {
-  id: number;
-  client: string;
-  /** The server it is connected (or connecting) to; null while waiting in the queue. */
-  server: string | null;
-  state: State;
-  /** Bytes read from the client (and passed to the backend). */
-  bytesIn: number;
-  /** Bytes read from the backend (and passed to the client). */
-  bytesOut: number;
-  ageMs: number;
-  /** Which socket is not taking bytes (the side a direction waits on), if any. */
-  blocked: 'client' | 'server' | 'both' | null;
-}
-
-export interface ProxyStats {
-  active: number;
-  accepted: number;
-  /** Clients turned away at accept, by ending (`rejected_at_cap`: the connection cap). */
-  rejected: Partial<Record<Rejection, number>>;
-  acceptErrors: number;
-  /** Closed connections, by ending. */
-  closed: Partial<Record<SessionEnding, number>>;
-  bytesIn: number;
-  bytesOut: number;
-  states: Record<State, number> & { illegal: number };
-  pool: { capacity: number; inUse: number; highWater: number; bufferSize: number };
-  /**
-   * Closed connections: time from accept to the server connect, and whole lifetime. Optional so
-   * stats summed from elsewhere (workers) may leave it out; a ProxyServer always has it.
-   */
-  histograms?: { connectMs: HistogramSnapshot; durationMs: HistogramSnapshot };
 }
 
 /**
@@ -275,15 +236,16 @@ export class ProxyServer implements AcceptHandler {
   }
 
   /** Every live connection, for the live view ("stuck in WRITING" = a peer is not draining). */
-  connections(): ConnectionInfo[] {
+  connections(): ConnectionRow[] {
     const now = Date.now();
-    const out: ConnectionInfo[] = [];
+    const out: ConnectionRow[] = [];
     for (const s of this.sessions) {
       const c = s.client.held !== null;
       const b = s.server.held !== null;
       out.push({
         id: s.id,
         client: formatHostPort(s.client.socket.remoteAddress, s.client.socket.remotePort),
+        frontend: this.name,
         server: s.target?.name ?? null,
         state: s.state,
         bytesIn: s.client.bytesRead,

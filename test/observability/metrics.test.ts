@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SwitchyardStats } from '../../src/api.ts';
-import type { ProxyStats } from '../../src/core/proxy.ts';
-import { Histogram } from '../../src/observability/histogram.ts';
+import { Histogram } from '../../src/core/histogram.ts';
 import { formatMetrics } from '../../src/observability/metrics.ts';
+import type { ProxyStats } from '../../src/stats.ts';
 
 test('a histogram counts each value in the first bucket whose bound it does not exceed', () => {
   const h = new Histogram([10, 100]);
