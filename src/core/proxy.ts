@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import { singleServerBackend } from '../config/single-server.ts';
 import { defaults, poolCapacity } from '../defaults.ts';
 import type {
   AcceptHandler,
@@ -11,7 +10,7 @@ import type {
 import { ErrorCode, SwitchyardError } from '../errors.ts';
 import type { ConnectionRow, ProxyStats } from '../stats.ts';
 import { formatHostPort, type HostPort } from '../units.ts';
-import { Backend, type RouteHook } from './backend.ts';
+import type { Backend, RouteHook } from './backend.ts';
 import { BufferPool } from './buffer-pool.ts';
 import { Ending, type Rejection, type SessionEnding } from './ending.ts';
 import { CONNECT_BOUNDS_MS, DURATION_BOUNDS_MS, Histogram } from './histogram.ts';
@@ -22,11 +21,8 @@ import { TimerWheel } from './timer-wheel.ts';
 /** Everything one listener (a frontend) needs; see defaults.ts for each default. */
 export interface ProxyOptions {
   listen: HostPort;
-  /**
-   * Where connections go: one server (the command-line shorthand: a backend of one server with
-   * `connectTimeoutMs` and the default retries), or a Backend shared with other frontends.
-   */
-  backend: HostPort | Backend;
+  /** Where connections go (a reload may swap it; see `backend` below). */
+  backend: Backend;
   engine: Engine;
   /** The frontend's name (route hook, logs); default "default". */
   name?: string;
@@ -35,7 +31,6 @@ export interface ProxyOptions {
   log: Logger;
   maxConnections?: number;
   bufferSize?: number;
-  connectTimeoutMs?: number;
   idleTimeoutMs?: number;
   halfClosedTimeoutMs?: number;
   backlog?: number;
@@ -82,29 +77,15 @@ export class ProxyServer implements AcceptHandler {
   private readonly durationMs = new Histogram(DURATION_BOUNDS_MS);
   private readonly connectionLog: ConnectionLog | null;
   private reusePort: boolean;
-  /** The backend this proxy made for itself (the one-server shorthand); stopped with it. */
-  private readonly ownBackend: Backend | null;
 
   constructor(options: ProxyOptions) {
     this.name = options.name ?? 'default';
-    this.ownBackend =
-      options.backend instanceof Backend
-        ? null
-        : new Backend(
-            singleServerBackend(
-              options.backend,
-              options.connectTimeoutMs ?? defaults.connectTimeoutMs,
-            ),
-            options.engine,
-            options.log,
-          );
     this.options = {
       listen: options.listen,
       engine: options.engine,
       log: options.log,
       maxConnections: options.maxConnections ?? defaults.maxConnections,
       bufferSize: options.bufferSize ?? defaults.bufferSize,
-      connectTimeoutMs: options.connectTimeoutMs ?? defaults.connectTimeoutMs,
       idleTimeoutMs: options.idleTimeoutMs ?? defaults.idleTimeoutMs,
       halfClosedTimeoutMs: options.halfClosedTimeoutMs ?? defaults.halfClosedTimeoutMs,
       backlog: options.backlog ?? defaults.backlog,
@@ -123,7 +104,7 @@ export class ProxyServer implements AcceptHandler {
       idleTimeoutMs: o.idleTimeoutMs,
       halfClosedTimeoutMs: o.halfClosedTimeoutMs,
       frontend: this.name,
-      backend: this.ownBackend ?? (options.backend as Backend),
+      backend: options.backend,
       route: options.route,
       sessionClosed: (session: Session) => this.sessionClosed(session),
     };
@@ -265,7 +246,6 @@ export class ProxyServer implements AcceptHandler {
     if (killConnections) {
       for (const s of [...this.sessions]) s.close(Ending.killed);
     }
-    this.ownBackend?.stop();
     if (this.sessions.size === 0 || killConnections) this.wheel.stop();
   }
 }
