@@ -4,20 +4,16 @@
  */
 import type { Logger } from 'pino';
 import type { Config, ConfigInput, FrontendConfig } from './config/schema.ts';
-import { Backend, type BackendStats, type RouteHook } from './core/backend.ts';
-import {
-  type ConnectionInfo,
-  type ConnectionLog,
-  ProxyServer,
-  type ProxyStats,
-} from './core/proxy.ts';
+import { sumStats } from './core/aggregate.ts';
+import { Backend, type RouteHook } from './core/backend.ts';
+import { waitForIdle } from './core/drain.ts';
+import { type ConnectionLog, ProxyServer } from './core/proxy.ts';
 import { defaults } from './defaults.ts';
 import type { Engine } from './engine/engine.ts';
 import { createEngine, runtimeEngineName } from './engine/select.ts';
-import { sumStats } from './lifecycle/aggregate.ts';
-import { waitForIdle } from './lifecycle/drain.ts';
 import { createLogger } from './log.ts';
 import { type AccessLog, openAccessLog } from './observability/access-log.ts';
+import type { ConnectionRow, SwitchyardStats } from './stats.ts';
 import { formatHostPort, type HostPort } from './units.ts';
 
 export interface CreateProxyOptions {
@@ -40,10 +36,14 @@ export interface CreateProxyOptions {
   readSize?: number;
 }
 
-export interface SwitchyardStats {
-  frontends: Record<string, ProxyStats & { listen: string; backend: string }>;
-  backends: Record<string, BackendStats>;
-}
+export type {
+  BackendStats,
+  ConnectionRow,
+  ProxyStats,
+  ServerStats,
+  ServerView,
+  SwitchyardStats,
+} from './stats.ts';
 
 /** A running proxy. */
 export interface ProxyHandle {
@@ -51,7 +51,7 @@ export interface ProxyHandle {
   addresses(): Record<string, HostPort>;
   stats(): SwitchyardStats;
   /** Every live connection, with the frontend it came in on. */
-  connections(): (ConnectionInfo & { frontend: string })[];
+  connections(): ConnectionRow[];
   /** Closes one live connection by id; false when none has that id. */
   closeConnection(id: number): boolean;
   /**
@@ -316,14 +316,10 @@ class Switchyard implements ProxyHandle {
     return { frontends, backends };
   }
 
-  connections(): (ConnectionInfo & { frontend: string })[] {
-    const out: (ConnectionInfo & { frontend: string })[] = [];
-    for (const [name, { proxy }] of this.frontends) {
-      for (const c of proxy.connections()) out.push({ ...c, frontend: name });
-    }
-    for (const r of this.retired) {
-      for (const c of r.proxy.connections()) out.push({ ...c, frontend: r.name });
-    }
+  connections(): ConnectionRow[] {
+    const out: ConnectionRow[] = [];
+    for (const { proxy } of this.frontends.values()) out.push(...proxy.connections());
+    for (const r of this.retired) out.push(...r.proxy.connections());
     return out;
   }
 

@@ -1,20 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import type { StatsSource } from './admin/source.ts';
+import { startAdminFor } from './admin/start.ts';
 import {
   ADMIN_TOKEN_ENV,
   type ObserveArgs,
   parseObserveArgs,
   withObserveArgs,
-} from './admin/cli-args.ts';
-import { type Running, startAdminFor } from './admin/start.ts';
+} from './cli/observe-args.ts';
 import type { Config } from './config/schema.ts';
 import { singleServerBackend } from './config/single-server.ts';
 import { defaults, limits } from './defaults.ts';
 import type { EngineName } from './engine/engine.ts';
-import { handOff } from './engine/handoff.ts';
 import { runtimeEngineName } from './engine/select.ts';
 import { ConfigError, ErrorCode, SwitchyardError } from './errors.ts';
+import { handOff } from './lifecycle/handoff.ts';
 import { runProcess } from './lifecycle/run.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from './log.ts';
 import {
@@ -281,7 +282,7 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
   // The admin server runs where every connection is seen: here, not in each worker.
   let stopAdmin: Promise<() => Promise<void>> = Promise.resolve(async () => {});
   let adminFailed = false;
-  const started = (running: Running) => {
+  const started = (running: StatsSource) => {
     stopAdmin = startAdminFor(running, valid, log).catch((err: Error) => {
       // Asked for and impossible (its port taken): stop as any start failure does, status 1.
       log.fatal({ code: (err as { code?: string }).code, err: err.message }, 'cannot start');

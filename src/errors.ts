@@ -8,28 +8,28 @@ export const ErrorCode = {
   POOL_EXHAUSTED: 'SWITCHYARD_ERR_POOL_EXHAUSTED',
   /** A buffer went back to the pool twice, or one the pool never handed out. */
   POOL_MISUSE: 'SWITCHYARD_ERR_POOL_MISUSE',
-  /** The backend did not accept the connection within the connect timeout. */
-  CONNECT_TIMEOUT: 'SWITCHYARD_ERR_CONNECT_TIMEOUT',
-  /** No byte moved in either direction within the idle timeout. */
-  IDLE_TIMEOUT: 'SWITCHYARD_ERR_IDLE_TIMEOUT',
-  /** One side finished and the other stayed silent past the half-closed timeout. */
-  HALF_CLOSED_TIMEOUT: 'SWITCHYARD_ERR_HALF_CLOSED_TIMEOUT',
   /** The requested engine cannot run here. */
   ENGINE_UNAVAILABLE: 'SWITCHYARD_ERR_ENGINE_UNAVAILABLE',
   /** The listener could not bind. */
   LISTEN_FAILED: 'SWITCHYARD_ERR_LISTEN_FAILED',
   /** The config file (or config object) is unreadable or invalid; the message lists every problem. */
   INVALID_CONFIG: 'SWITCHYARD_ERR_INVALID_CONFIG',
-  /** No server of the backend was up (or every one had been tried); the client was closed at once. */
+  /**
+   * No server of the backend was up (or every one had been tried); the client was closed at once.
+   * Logged with the connection's ending (`no_server`), not thrown: one connection's problem.
+   */
   NO_SERVER: 'SWITCHYARD_ERR_NO_SERVER',
-  /** A client waited in a backend's queue past the queue timeout. */
-  QUEUE_TIMEOUT: 'SWITCHYARD_ERR_QUEUE_TIMEOUT',
-  /** Every server was at its connection limit and the backend's queue was full. */
+  /** Every server was at its connection limit and the backend's queue was full (logged, as NO_SERVER). */
   QUEUE_FULL: 'SWITCHYARD_ERR_QUEUE_FULL',
   /** The admin HTTP server could not bind its address. */
   ADMIN_LISTEN_FAILED: 'SWITCHYARD_ERR_ADMIN_LISTEN_FAILED',
   /** A worker process could not start its listeners (the supervisor stops and exits 1). */
   WORKER_START_FAILED: 'SWITCHYARD_ERR_WORKER_START_FAILED',
+  /**
+   * A switchyard bug was caught: a read delivered after pause (the connection ends as
+   * `internal`), or an object used before it was started.
+   */
+  INTERNAL: 'SWITCHYARD_ERR_INTERNAL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -55,21 +55,6 @@ export class ConfigError extends SwitchyardError {
     this.problems = problems;
   }
 }
-
-/**
- * Socket error codes that end a pair. They are expected in normal operation (a peer went away),
- * so the ones in NOISY_CODES are logged at debug level only.
- */
-export const FATAL_SOCKET_CODES: ReadonlySet<string> = new Set([
-  'ECONNRESET',
-  'EPIPE',
-  'ECONNREFUSED',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ECONNABORTED',
-  'ENOTCONN',
-]);
 
 /** Peer-caused endings that are routine on the internet: debug level, never warn. */
 export const NOISY_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE']);

@@ -1,9 +1,8 @@
 /** switchyard's library surface. */
 export type { AdminOptions, AdminServer } from './admin/server.ts';
 export { startAdminServer } from './admin/server.ts';
-export type { LiveConnection, StatsSource } from './admin/source.ts';
-export { handleSource } from './admin/source.ts';
-export type { CreateProxyOptions, ProxyHandle, SwitchyardStats } from './api.ts';
+export type { StatsSource } from './admin/source.ts';
+export type { CreateProxyOptions, ProxyHandle } from './api.ts';
 export { createProxy } from './api.ts';
 export { loadConfigFile, parseConfig, parseConfigYaml } from './config/load.ts';
 export type {
@@ -15,13 +14,7 @@ export type {
   HealthCheckConfig,
   ServerConfig,
 } from './config/schema.ts';
-export type {
-  BackendStats,
-  RouteHook,
-  RouteInfo,
-  ServerStats,
-  ServerView,
-} from './core/backend.ts';
+export type { RouteHook, RouteInfo } from './core/backend.ts';
 export type { BalanceContext } from './core/balancer.ts';
 export {
   balance,
@@ -32,15 +25,28 @@ export {
   sourceHash,
 } from './core/balancer.ts';
 export { BufferPool } from './core/buffer-pool.ts';
-export type { ConnectionInfo, ConnectionLog, ProxyOptions, ProxyStats } from './core/proxy.ts';
+export type { EndingInfo, Fin, Rejection, SessionEnding } from './core/ending.ts';
+export { ENDINGS, Ending } from './core/ending.ts';
+export type { ConnectionLog, ProxyOptions } from './core/proxy.ts';
 export { ProxyServer } from './core/proxy.ts';
-export { CloseReason } from './core/session.ts';
 export { isLegal, State, TRANSITIONS } from './core/state.ts';
 export { defaults } from './defaults.ts';
 export type { Engine, EngineName, EngineSocket, SocketEvents } from './engine/engine.ts';
 export { createEngine, runtimeEngineName } from './engine/select.ts';
 export { ConfigError, ErrorCode, SwitchyardError } from './errors.ts';
 export { createLogger } from './log.ts';
-export { AccessLog, TerminationCause, terminationCause } from './observability/access-log.ts';
+export { AccessLog } from './observability/access-log.ts';
 export { formatMetrics, METRICS_CONTENT_TYPE } from './observability/metrics.ts';
+export type {
+  BackendStats,
+  ConnectionRow,
+  HistogramSnapshot,
+  Merge,
+  ProxyStats,
+  ServerStats,
+  ServerView,
+  StatDeclaration,
+  SwitchyardStats,
+} from './stats.ts';
+export { BACKEND_STATS, FRONTEND_STATS } from './stats.ts';
 export type { HostPort } from './units.ts';

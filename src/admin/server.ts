@@ -107,7 +107,7 @@ async function handle(o: AdminOptions, req: IncomingMessage, res: ServerResponse
   if (method === 'DELETE') {
     const m = /^\/api\/connections\/(\d+)$/.exec(path);
     if (!m) return send(res, 404, 'text/plain', 'not found\n');
-    const ok = await o.source.closeConnection(Number(m[1]));
+    const ok = (await o.source.closeConnection?.(Number(m[1]))) ?? false;
     return ok
       ? sendJson(res, 200, { closed: Number(m[1]) })
       : sendJson(res, 404, { error: 'no such connection' });
@@ -130,7 +130,7 @@ async function handle(o: AdminOptions, req: IncomingMessage, res: ServerResponse
     case '/api/connections':
       return sendConnections(o, url, res);
     case '/api/backends':
-      return sendJson(res, 200, await o.source.backends());
+      return sendJson(res, 200, Object.values((await o.source.stats()).backends));
     case '/':
       return send(res, 200, 'text/html; charset=utf-8', STATS_PAGE);
     default:

@@ -1,28 +1,16 @@
 /**
- * What the admin server reads: the stats, live connections and servers of whatever runs the
- * proxy (one process's handle now; a supervisor aggregating its workers can implement the same).
- * Every method may answer at once or with a promise.
+ * What the admin server reads: the stats and live connections of whatever runs the proxy (a
+ * ProxyHandle in this process, or a supervisor summing its workers: both are one). Every method
+ * may answer at once or with a promise.
  */
-import type { ProxyHandle, SwitchyardStats } from '../api.ts';
-import type { BackendStats } from '../core/backend.ts';
-import type { ConnectionInfo } from '../core/proxy.ts';
+import type { ConnectionRow, SwitchyardStats } from '../stats.ts';
 
 export interface StatsSource {
   stats(): SwitchyardStats | Promise<SwitchyardStats>;
-  connections(): LiveConnection[] | Promise<LiveConnection[]>;
-  backends(): BackendStats[] | Promise<BackendStats[]>;
-  /** Closes one live connection; false when none has that id. */
-  closeConnection(id: number): boolean | Promise<boolean>;
-}
-
-export type LiveConnection = ConnectionInfo & { frontend: string };
-
-/** The StatsSource of a proxy running in this process. */
-export function handleSource(handle: ProxyHandle): StatsSource {
-  return {
-    stats: () => handle.stats(),
-    connections: () => handle.connections(),
-    backends: () => Object.values(handle.stats().backends),
-    closeConnection: (id) => handle.closeConnection(id),
-  };
+  connections(): ConnectionRow[] | Promise<ConnectionRow[]>;
+  /**
+   * Closes one live connection; false when none has that id. Left out where it cannot be done
+   * (a supervisor: ids are per worker), which answers as "no such connection".
+   */
+  closeConnection?(id: number): boolean | Promise<boolean>;
 }

@@ -3,10 +3,9 @@
  * connection (the access log, by contrast, is opened by each proxy: createProxy).
  */
 import type { Logger } from 'pino';
-import type { SwitchyardStats } from '../api.ts';
 import type { Config } from '../config/schema.ts';
 import { type AdminServer, startAdminServer } from './server.ts';
-import type { LiveConnection, StatsSource } from './source.ts';
+import type { StatsSource } from './source.ts';
 
 /** Starts the admin server when the config has one; null otherwise. */
 export async function startAdmin(
@@ -33,33 +32,20 @@ export async function startAdmin(
   return admin;
 }
 
-/** What the CLI runs: one proxy in this process, or a supervisor summing its workers. */
-export interface Running {
-  stats(): SwitchyardStats;
-  connections(): LiveConnection[];
-  closeConnection?(id: number): boolean;
-}
-
 /**
- * Starts the config's admin server (if any) for a running proxy or supervisor. Ready at once
+ * Starts the config's admin server (if any) for what the CLI runs: one proxy in this process, or
+ * a supervisor summing its workers. Ready at once
  * (it is called once the listeners are up); not ready from the first SIGTERM/SIGINT, while the
  * proxy drains. Resolves with a stop function.
  */
 export async function startAdminFor(
-  running: Running,
+  source: StatsSource,
   config: Pick<Config, 'admin'>,
   log: Logger,
 ): Promise<() => Promise<void>> {
   let ready = true;
   const draining = () => {
     ready = false;
-  };
-  const source: StatsSource = {
-    stats: () => running.stats(),
-    connections: () => running.connections(),
-    backends: () => Object.values(running.stats().backends),
-    // A supervisor cannot close one worker's connection (yet): ids are per worker.
-    closeConnection: (id) => running.closeConnection?.(id) ?? false,
   };
   const admin = await startAdmin(config, source, () => ready, log);
   if (admin === null) return async () => {};

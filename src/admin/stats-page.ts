@@ -70,7 +70,7 @@ export const STATS_PAGE = `<!doctype html>
       cell(tr, name, 'name'); cell(tr, f.listen, 'name'); cell(tr, f.backend, 'name');
       cell(tr, f.active).dataset.field = 'active';
       cell(tr, f.accepted).dataset.field = 'accepted';
-      cell(tr, f.rejected); cell(tr, sum(f.closed));
+      cell(tr, sum(f.rejected)); cell(tr, sum(f.closed));
       cell(tr, bytes(f.bytesIn)).dataset.field = 'bytesIn';
       cell(tr, bytes(f.bytesOut)).dataset.field = 'bytesOut';
       return tr;

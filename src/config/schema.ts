@@ -5,7 +5,6 @@
  * `{ host, port }` and bytes. Every default comes from src/defaults.ts.
  */
 import { z } from 'zod';
-import { parseAdminAddress } from '../admin/address.ts';
 import { defaults, limits } from '../defaults.ts';
 import {
   bufferSizeProblem,
@@ -20,6 +19,7 @@ import {
   serverAddressProblem,
   type WholeRange,
 } from '../units.ts';
+import { parseAdminAddress } from './address.ts';
 
 export const BALANCE_ALGORITHMS = ['roundrobin', 'leastconn', 'source', 'random'] as const;
 export type BalanceAlgorithm = (typeof BALANCE_ALGORITHMS)[number];

@@ -6,22 +6,10 @@
 import type { Logger } from 'pino';
 import type { BackendConfig, ServerConfig } from '../config/schema.ts';
 import type { Engine, EngineSocket, SocketEvents } from '../engine/engine.ts';
+import type { BackendStats, ServerView } from '../stats.ts';
 import { formatHostPort, type HostPort } from '../units.ts';
 import { type BalanceContext, balance, hashString } from './balancer.ts';
 import { HealthCheck } from './health-check.ts';
-
-/** What a route hook sees of one server. */
-export interface ServerView {
-  readonly name: string;
-  readonly address: string;
-  readonly up: boolean;
-  readonly backup: boolean;
-  readonly weight: number;
-  /** Connections the server holds now (connecting or established). */
-  readonly active: number;
-  /** Its connection limit; 0 = unlimited. */
-  readonly maxConnections: number;
-}
 
 /** The facts of one new connection, for a route hook. */
 export interface RouteInfo {
@@ -60,26 +48,6 @@ export interface Waiter extends Chooser {
 
 /** `choose` found servers up but every one at its limit: the client should wait. */
 export const FULL = 'full';
-
-export interface ServerStats extends ServerView {
-  /** Connections sent to it (each connect attempt). */
-  connections: number;
-  /** Connect attempts that failed (refused, reset, timed out). */
-  failures: number;
-  /** Health checks run, and how many failed. */
-  checks: number;
-  checkFailures: number;
-}
-
-export interface BackendStats {
-  name: string;
-  balance: string;
-  queued: number;
-  /** Clients that left the queue by its timeout or because it was full. */
-  queueTimeouts: number;
-  queueFull: number;
-  servers: ServerStats[];
-}
 
 /** One server: its config, health and counters. */
 export class Server {
@@ -194,7 +162,12 @@ export class Backend {
     for (const server of this.servers) {
       this.stopCheck(server);
       if (this.config.healthCheck) {
-        server.check = new HealthCheck(this, server, this.config.healthCheck);
+        server.check = new HealthCheck(
+          this.engine,
+          server.address,
+          this.config.healthCheck,
+          (ok, detail) => this.checked(server, ok, detail),
+        );
         server.check.start();
       } else {
         server.up = true; // without checks every server counts as up
@@ -309,6 +282,13 @@ export class Backend {
     // Without active checks nothing would bring the server back: only checks mark servers down.
     if (server.check) this.observe(server, false, `connect failed (${code})`);
     this.release(server);
+  }
+
+  /** One active check's verdict: counted, then applied as evidence. */
+  private checked(server: Server, ok: boolean, detail: string): void {
+    server.checks++;
+    if (!ok) server.checkFailures++;
+    this.observe(server, ok, detail);
   }
 
   /** Records one check result (or passive evidence); moves the server up or down on rise / fall. */

@@ -2,26 +2,32 @@
  * Active health checks of one server, through the engine's connect (so they run on either
  * engine). Every `interval` a probe connects; with `send` it writes those bytes, with `expect` it
  * waits for a reply starting with those bytes; otherwise connecting is the pass. A probe that
- * takes longer than `timeout` fails. The result goes to the backend, which applies rise / fall.
+ * takes longer than `timeout` fails. Each verdict goes to `report` (the backend counts it and
+ * applies rise / fall); the check knows nothing of backends or servers.
  */
 import type { HealthCheckConfig } from '../config/schema.ts';
-import type { EngineSocket, SocketEvents } from '../engine/engine.ts';
-import type { Backend, Server } from './backend.ts';
+import type { Engine, EngineSocket, SocketEvents } from '../engine/engine.ts';
+import type { HostPort } from '../units.ts';
+
+/** Told of each check's verdict, with a few words on why. */
+export type CheckReport = (ok: boolean, detail: string) => void;
 
 export class HealthCheck {
-  readonly backend: Backend;
-  readonly server: Server;
+  readonly engine: Engine;
+  readonly address: HostPort;
   readonly config: HealthCheckConfig;
+  readonly report: CheckReport;
   readonly send: Buffer | null;
   readonly expect: Buffer | null;
   /** The probe in flight, if any: one at a time per server. */
   probe: Probe | null = null;
   private interval: ReturnType<typeof setInterval> | undefined;
 
-  constructor(backend: Backend, server: Server, config: HealthCheckConfig) {
-    this.backend = backend;
-    this.server = server;
+  constructor(engine: Engine, address: HostPort, config: HealthCheckConfig, report: CheckReport) {
+    this.engine = engine;
+    this.address = address;
     this.config = config;
+    this.report = report;
     this.send = config.send === undefined ? null : Buffer.from(config.send);
     this.expect = config.expect === undefined ? null : Buffer.from(config.expect);
   }
@@ -42,10 +48,7 @@ export class HealthCheck {
   /** A probe ended; null means it was cancelled (no verdict). */
   result(probe: Probe, ok: boolean | null, detail: string): void {
     if (this.probe === probe) this.probe = null;
-    if (ok === null) return;
-    this.server.checks++;
-    if (!ok) this.server.checkFailures++;
-    this.backend.observe(this.server, ok, detail);
+    if (ok !== null) this.report(ok, detail);
   }
 }
 
@@ -53,9 +56,9 @@ function runCheck(check: HealthCheck): void {
   if (check.probe !== null) return; // the last one is still running; its timeout will end it
   const probe = new Probe(check);
   check.probe = probe;
-  probe.socket = check.backend.engine.connect({
-    host: check.server.address.host,
-    port: check.server.address.port,
+  probe.socket = check.engine.connect({
+    host: check.address.host,
+    port: check.address.port,
     events: probe,
   });
   const timeout = check.config.timeout > 0 ? check.config.timeout : check.config.interval;

@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import { singleServerBackend } from '../config/single-server.ts';
 import { defaults, poolCapacity } from '../defaults.ts';
 import type {
   AcceptHandler,
@@ -8,27 +7,22 @@ import type {
   EngineSocket,
   SocketEvents,
 } from '../engine/engine.ts';
-import {
-  CONNECT_BOUNDS_MS,
-  DURATION_BOUNDS_MS,
-  Histogram,
-  type HistogramSnapshot,
-} from '../observability/histogram.ts';
+import { ErrorCode, SwitchyardError } from '../errors.ts';
+import type { ConnectionRow, ProxyStats } from '../stats.ts';
 import { formatHostPort, type HostPort } from '../units.ts';
-import { Backend, type RouteHook } from './backend.ts';
+import type { Backend, RouteHook } from './backend.ts';
 import { BufferPool } from './buffer-pool.ts';
-import { CloseReason, Session, type SessionContext } from './session.ts';
-import { type State, StateCounters } from './state.ts';
+import { Ending, type Rejection, type SessionEnding } from './ending.ts';
+import { CONNECT_BOUNDS_MS, DURATION_BOUNDS_MS, Histogram } from './histogram.ts';
+import { Session, type SessionContext } from './session.ts';
+import { StateCounters } from './state.ts';
 import { TimerWheel } from './timer-wheel.ts';
 
 /** Everything one listener (a frontend) needs; see defaults.ts for each default. */
 export interface ProxyOptions {
   listen: HostPort;
-  /**
-   * Where connections go: one server (the command-line shorthand: a backend of one server with
-   * `connectTimeoutMs` and the default retries), or a Backend shared with other frontends.
-   */
-  backend: HostPort | Backend;
+  /** Where connections go (a reload may swap it; see `backend` below). */
+  backend: Backend;
   engine: Engine;
   /** The frontend's name (route hook, logs); default "default". */
   name?: string;
@@ -37,7 +31,6 @@ export interface ProxyOptions {
   log: Logger;
   maxConnections?: number;
   bufferSize?: number;
-  connectTimeoutMs?: number;
   idleTimeoutMs?: number;
   halfClosedTimeoutMs?: number;
   backlog?: number;
@@ -51,41 +44,7 @@ export interface ProxyOptions {
 /** Hears of each connection once it is over: closed, or turned away at the cap. */
 export interface ConnectionLog {
   closed(session: Session): void;
-  rejected(frontend: string): void;
-}
-
-/** One live connection as the live view shows it. */
-export interface ConnectionInfo {
-  id: number;
-  client: string;
-  /** The server it is connected (or connecting) to; null while waiting in the queue. */
-  server: string | null;
-  state: State;
-  /** Bytes read from the client (and passed to the backend). */
-  bytesIn: number;
-  /** Bytes read from the backend (and passed to the client). */
-  bytesOut: number;
-  ageMs: number;
-  /** Which socket is not taking bytes (the side a direction waits on), if any. */
-  blocked: 'client' | 'server' | 'both' | null;
-}
-
-export interface ProxyStats {
-  active: number;
-  accepted: number;
-  /** Closed at once because the connection cap was reached. */
-  rejected: number;
-  acceptErrors: number;
-  closed: Partial<Record<CloseReason, number>>;
-  bytesIn: number;
-  bytesOut: number;
-  states: Record<State, number> & { illegal: number };
-  pool: { capacity: number; inUse: number; highWater: number; bufferSize: number };
-  /**
-   * Closed connections: time from accept to the server connect, and whole lifetime. Optional so
-   * stats summed from elsewhere (workers) may leave it out; a ProxyServer always has it.
-   */
-  histograms?: { connectMs: HistogramSnapshot; durationMs: HistogramSnapshot };
+  rejected(frontend: string, ending: Rejection): void;
 }
 
 /**
@@ -108,39 +67,25 @@ export class ProxyServer implements AcceptHandler {
   private listener: EngineListener | null = null;
   private bound: HostPort | null = null;
   private accepted = 0;
-  private rejected = 0;
+  private readonly rejected: Partial<Record<Rejection, number>> = {};
   private acceptErrors = 0;
   private closedBytesIn = 0;
   private closedBytesOut = 0;
-  private readonly closed: Partial<Record<CloseReason, number>> = {};
+  private readonly closed: Partial<Record<SessionEnding, number>> = {};
   // Recorded once per closed connection (a few increments), formatted only at scrape time.
   private readonly connectMs = new Histogram(CONNECT_BOUNDS_MS);
   private readonly durationMs = new Histogram(DURATION_BOUNDS_MS);
   private readonly connectionLog: ConnectionLog | null;
   private reusePort: boolean;
-  /** The backend this proxy made for itself (the one-server shorthand); stopped with it. */
-  private readonly ownBackend: Backend | null;
 
   constructor(options: ProxyOptions) {
     this.name = options.name ?? 'default';
-    this.ownBackend =
-      options.backend instanceof Backend
-        ? null
-        : new Backend(
-            singleServerBackend(
-              options.backend,
-              options.connectTimeoutMs ?? defaults.connectTimeoutMs,
-            ),
-            options.engine,
-            options.log,
-          );
     this.options = {
       listen: options.listen,
       engine: options.engine,
       log: options.log,
       maxConnections: options.maxConnections ?? defaults.maxConnections,
       bufferSize: options.bufferSize ?? defaults.bufferSize,
-      connectTimeoutMs: options.connectTimeoutMs ?? defaults.connectTimeoutMs,
       idleTimeoutMs: options.idleTimeoutMs ?? defaults.idleTimeoutMs,
       halfClosedTimeoutMs: options.halfClosedTimeoutMs ?? defaults.halfClosedTimeoutMs,
       backlog: options.backlog ?? defaults.backlog,
@@ -159,7 +104,7 @@ export class ProxyServer implements AcceptHandler {
       idleTimeoutMs: o.idleTimeoutMs,
       halfClosedTimeoutMs: o.halfClosedTimeoutMs,
       frontend: this.name,
-      backend: this.ownBackend ?? (options.backend as Backend),
+      backend: options.backend,
       route: options.route,
       sessionClosed: (session: Session) => this.sessionClosed(session),
     };
@@ -191,7 +136,7 @@ export class ProxyServer implements AcceptHandler {
    * taken while the connections drain name it.
    */
   get address(): HostPort {
-    if (!this.bound) throw new Error('proxy not started');
+    if (!this.bound) throw new SwitchyardError(ErrorCode.INTERNAL, 'proxy not started');
     return this.bound;
   }
 
@@ -199,9 +144,10 @@ export class ProxyServer implements AcceptHandler {
 
   admit(): boolean {
     if (this.sessions.size < this.options.maxConnections) return true;
-    this.rejected++;
+    const ending = Ending.rejected_at_cap;
+    this.rejected[ending] = (this.rejected[ending] ?? 0) + 1;
     this.options.log.debug({ max: this.options.maxConnections }, 'connection cap reached');
-    this.connectionLog?.rejected(this.name);
+    this.connectionLog?.rejected(this.name, ending);
     return false;
   }
 
@@ -225,7 +171,7 @@ export class ProxyServer implements AcceptHandler {
     this.sessions.delete(session);
     this.closedBytesIn += session.client.bytesRead;
     this.closedBytesOut += session.server.bytesRead;
-    const reason = session.closeReason ?? 'done';
+    const reason = session.closeReason ?? Ending.done;
     this.closed[reason] = (this.closed[reason] ?? 0) + 1;
     if (session.connectedAt > 0) this.connectMs.observe(session.connectedAt - session.startedAt);
     this.durationMs.observe(Date.now() - session.startedAt);
@@ -249,7 +195,7 @@ export class ProxyServer implements AcceptHandler {
     return {
       active: this.sessions.size,
       accepted: this.accepted,
-      rejected: this.rejected,
+      rejected: { ...this.rejected },
       acceptErrors: this.acceptErrors,
       closed: { ...this.closed },
       bytesIn,
@@ -269,22 +215,23 @@ export class ProxyServer implements AcceptHandler {
   closeConnection(id: number): boolean {
     for (const s of this.sessions) {
       if (s.id !== id) continue;
-      s.close(CloseReason.KILLED);
+      s.close(Ending.killed);
       return true;
     }
     return false;
   }
 
   /** Every live connection, for the live view ("stuck in WRITING" = a peer is not draining). */
-  connections(): ConnectionInfo[] {
+  connections(): ConnectionRow[] {
     const now = Date.now();
-    const out: ConnectionInfo[] = [];
+    const out: ConnectionRow[] = [];
     for (const s of this.sessions) {
       const c = s.client.held !== null;
       const b = s.server.held !== null;
       out.push({
         id: s.id,
         client: formatHostPort(s.client.socket.remoteAddress, s.client.socket.remotePort),
+        frontend: this.name,
         server: s.target?.name ?? null,
         state: s.state,
         bytesIn: s.client.bytesRead,
@@ -302,9 +249,8 @@ export class ProxyServer implements AcceptHandler {
     this.listener = null;
     if (listener) await listener.close();
     if (killConnections) {
-      for (const s of [...this.sessions]) s.close('killed');
+      for (const s of [...this.sessions]) s.close(Ending.killed);
     }
-    this.ownBackend?.stop();
     if (this.sessions.size === 0 || killConnections) this.wheel.stop();
   }
 }

@@ -10,37 +10,9 @@ import {
   type Waiter,
 } from './backend.ts';
 import type { BufferPool } from './buffer-pool.ts';
+import { Ending, type Fin, type SessionEnding } from './ending.ts';
 import { State, type StateCounters, transition } from './state.ts';
 import type { TimerEntry, TimerWheel } from './timer-wheel.ts';
-
-/** Why a pair ended; one per closed connection (access logs and metrics use it). */
-export const CloseReason = {
-  /** Both sides finished with FIN. */
-  DONE: 'done',
-  CLIENT_RESET: 'client_reset',
-  SERVER_RESET: 'server_reset',
-  /** The side closed after passing on everything (FIN from one side, peer gone). */
-  CLIENT_CLOSED: 'client_closed',
-  SERVER_CLOSED: 'server_closed',
-  CONNECT_FAILED: 'connect_failed',
-  CONNECT_TIMEOUT: 'connect_timeout',
-  /** No server of the backend was up (or all had been tried): closed at once. */
-  NO_SERVER: 'no_server',
-  /** Waited in the backend's queue past the queue timeout. */
-  QUEUE_TIMEOUT: 'queue_timeout',
-  /** Every server was at its limit and the backend's queue was full. */
-  QUEUE_FULL: 'queue_full',
-  IDLE_TIMEOUT: 'idle_timeout',
-  HALF_CLOSED_TIMEOUT: 'half_closed_timeout',
-  CLIENT_ERROR: 'client_error',
-  SERVER_ERROR: 'server_error',
-  /** Closed by the operator or by shutdown. */
-  KILLED: 'killed',
-  /** A switchyard bug was caught (e.g. a read while the peer still held bytes). */
-  INTERNAL: 'internal',
-} as const;
-
-export type CloseReason = (typeof CloseReason)[keyof typeof CloseReason];
 
 /** What every session of one proxy shares. */
 export interface SessionContext {
@@ -102,7 +74,7 @@ export class Side implements SocketEvents {
     if (to.closed) return; // the peer is gone and the pair is being torn down: nowhere to go
     if (to.held !== null) {
       // The engine delivered a read after pause(): forwarding now would reorder bytes.
-      session.close(CloseReason.INTERNAL, 'read while the peer still held bytes');
+      session.close(Ending.internal, 'read while the peer still held bytes');
       return;
     }
     // 1. Try to hand the bytes to the peer's socket straight from the engine's read buffer.
@@ -201,9 +173,9 @@ export class Session implements TimerEntry, Chooser, Waiter {
   lastActivity: number;
   /** Wheel time the backend connected, or 0. */
   connectedAt = 0;
-  closeReason: CloseReason | null = null;
-  /** The side that sent FIN first, if any (the access log's client_fin / server_fin). */
-  firstFin: 'client' | 'server' | null = null;
+  closeReason: SessionEnding | null = null;
+  /** The side that sent FIN first, if any (the access log's `fin`). */
+  firstFin: Fin = null;
   /** The client's HOST:PORT, read at accept when an access log wants it (gone after close). */
   clientName = '';
   wheelSlot = -1;
@@ -260,7 +232,7 @@ export class Session implements TimerEntry, Chooser, Waiter {
           { conn: this.id, backend: this.backend.name, code: ErrorCode.QUEUE_FULL },
           'every server is at its limit and the queue is full; client closed',
         );
-        this.close(CloseReason.QUEUE_FULL);
+        this.close(Ending.queue_full);
         return;
       }
       transition(this, State.QUEUED, this.ctx.counters);
@@ -278,7 +250,7 @@ export class Session implements TimerEntry, Chooser, Waiter {
         { conn: this.id, backend: this.backend.name, code: ErrorCode.NO_SERVER },
         `no server of backend ${this.backend.name} is up; client closed`,
       );
-      this.close(CloseReason.NO_SERVER);
+      this.close(Ending.no_server);
       return;
     }
     transition(this, State.CONNECTING, this.ctx.counters);
@@ -298,7 +270,7 @@ export class Session implements TimerEntry, Chooser, Waiter {
    * its remaining events ignored (it is no longer `this.server`). With retries left another
    * server is tried; the client has not been read, so nothing is lost.
    */
-  private connectFailed(reason: CloseReason, code: string): void {
+  private connectFailed(reason: SessionEnding, code: string): void {
     const server = this.target as Server;
     this.target = null;
     const failed = this.server;
@@ -351,16 +323,16 @@ export class Session implements TimerEntry, Chooser, Waiter {
     transition(this, target, this.ctx.counters);
   }
 
-  private endReason(): CloseReason {
-    if (this.client.readEnded && this.server.readEnded) return CloseReason.DONE;
-    return this.client.closed ? CloseReason.CLIENT_CLOSED : CloseReason.SERVER_CLOSED;
+  private endReason(): SessionEnding {
+    if (this.client.readEnded && this.server.readEnded) return Ending.done;
+    return this.client.closed ? Ending.client_closed : Ending.server_closed;
   }
 
   sideError(side: Side, code: string, message: string): void {
     if (side !== this.client && side !== this.server) return; // an abandoned connect attempt
     const isClient = side === this.client;
     if (!isClient && this.state === State.CONNECTING) {
-      this.connectFailed(CloseReason.CONNECT_FAILED, code);
+      this.connectFailed(Ending.connect_failed, code);
       return;
     }
     const log = this.ctx.log;
@@ -371,10 +343,10 @@ export class Session implements TimerEntry, Chooser, Waiter {
     }
     if (code === 'ECONNRESET' || code === 'EPIPE') {
       // A reset on one side resets the other, so neither end mistakes it for a clean finish.
-      this.abort(isClient ? CloseReason.CLIENT_RESET : CloseReason.SERVER_RESET, side.peer);
+      this.abort(isClient ? Ending.client_reset : Ending.server_reset, side.peer);
       return;
     }
-    this.close(isClient ? CloseReason.CLIENT_ERROR : CloseReason.SERVER_ERROR);
+    this.close(isClient ? Ending.client_error : Ending.server_error);
   }
 
   sideClosed(side: Side): void {
@@ -385,8 +357,8 @@ export class Session implements TimerEntry, Chooser, Waiter {
     }
     if (this.state === State.CONNECTING || this.state === State.QUEUED) {
       // The client left, or the backend socket died before it connected.
-      if (side === this.client) this.close(CloseReason.CLIENT_CLOSED);
-      else this.connectFailed(CloseReason.CONNECT_FAILED, 'closed');
+      if (side === this.client) this.close(Ending.client_closed);
+      else this.connectFailed(Ending.connect_failed, 'closed');
       return;
     }
     // One socket closed: what it still owes its peer (a held write) finishes first.
@@ -394,14 +366,13 @@ export class Session implements TimerEntry, Chooser, Waiter {
   }
 
   /** Closes both sockets (FIN) and waits for them; idempotent. */
-  close(reason: CloseReason, detail?: string): void {
+  close(reason: SessionEnding, detail?: string): void {
     if (this.state === State.CLOSING || this.state === State.CLOSED) return;
     this.closeReason = reason;
-    if (reason === CloseReason.INTERNAL) {
-      this.ctx.log.error({ conn: this.id, code: ErrorCode.ILLEGAL_TRANSITION, detail }, 'bug');
+    if (reason === Ending.internal) {
+      this.ctx.log.error({ conn: this.id, code: ErrorCode.INTERNAL, detail }, 'bug');
     }
-    if (this.state === State.QUEUED)
-      this.backend.dequeue(this, reason === CloseReason.QUEUE_TIMEOUT);
+    if (this.state === State.QUEUED) this.backend.dequeue(this, reason === Ending.queue_timeout);
     transition(this, State.CLOSING, this.ctx.counters);
     this.ctx.wheel.cancel(this);
     // The server slot frees now, so a waiting client can have it.
@@ -414,7 +385,7 @@ export class Session implements TimerEntry, Chooser, Waiter {
   }
 
   /** Closes with RST towards `resetSide`, so it sees the failure the other side saw. */
-  abort(reason: CloseReason, resetSide: Side): void {
+  abort(reason: SessionEnding, resetSide: Side): void {
     if (this.state === State.CLOSING || this.state === State.CLOSED) return;
     if (!resetSide.closed) resetSide.socket.reset();
     this.close(reason);
@@ -450,15 +421,15 @@ export class Session implements TimerEntry, Chooser, Waiter {
 
   expire(): void {
     if (this.state === State.CONNECTING) {
-      this.connectFailed(CloseReason.CONNECT_TIMEOUT, 'ETIMEDOUT');
+      this.connectFailed(Ending.connect_timeout, 'ETIMEDOUT');
       return;
     }
     const reason =
       this.state === State.QUEUED
-        ? CloseReason.QUEUE_TIMEOUT
+        ? Ending.queue_timeout
         : this.client.readEnded || this.server.readEnded
-          ? CloseReason.HALF_CLOSED_TIMEOUT
-          : CloseReason.IDLE_TIMEOUT;
+          ? Ending.half_closed_timeout
+          : Ending.idle_timeout;
     this.ctx.log.debug({ conn: this.id, reason }, 'timeout');
     this.close(reason);
   }

@@ -2,15 +2,11 @@
  * What the supervisor and its workers say to each other over the IPC channel (JSON, so the same
  * on Node and Bun).
  */
-import type { SwitchyardStats } from '../api.ts';
 import type { Config } from '../config/schema.ts';
-import type { ConnectionInfo } from '../core/proxy.ts';
+import type { ConnectionRow, SwitchyardStats } from '../stats.ts';
 
 /** Set in a worker's environment to its id (1..N): the CLI then runs as that worker. */
 export const WORKER_ENV = 'SWITCHYARD_WORKER';
-
-/** One live connection of a worker, as the supervisor lists it. */
-export type WorkerConnection = ConnectionInfo & { frontend: string };
 
 export type ToWorker =
   /** Send a report now. */
@@ -25,5 +21,5 @@ export type ToWorker =
 export type FromWorker =
   /** Every frontend listens. */
   | { type: 'ready'; ports: Record<string, number> }
-  | { type: 'report'; stats: SwitchyardStats; connections: WorkerConnection[] }
+  | { type: 'report'; stats: SwitchyardStats; connections: ConnectionRow[] }
   | { type: 'reloaded'; error?: string };

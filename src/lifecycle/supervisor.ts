@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Logger } from 'pino';
-import type { SwitchyardStats } from '../api.ts';
 import type { Config } from '../config/schema.ts';
+import { sumStats } from '../core/aggregate.ts';
 import { defaults } from '../defaults.ts';
 import { ErrorCode, SwitchyardError } from '../errors.ts';
-import { sumStats } from './aggregate.ts';
-import { type FromWorker, type ToWorker, WORKER_ENV, type WorkerConnection } from './messages.ts';
+import type { SwitchyardStats, ConnectionRow as WorkerConnection } from '../stats.ts';
+import { type FromWorker, type ToWorker, WORKER_ENV } from './messages.ts';
 
 export interface SupervisorOptions {
   /** Worker processes to keep running (at least 1). */

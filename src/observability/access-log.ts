@@ -1,70 +1,17 @@
 /**
  * The access log: one JSON line (pino) per finished connection, with who, where, how long, how
- * many bytes and why it ended. Written off the data path: a line is made when a connection has
+ * many bytes, how it ended (`cause`: a word of core/ending.ts, as in the metrics) and which side
+ * sent FIN first (`fin`). Written off the data path: a line is made when a connection has
  * closed, or when the connection cap turned a client away.
  */
 import pino, { type Logger } from 'pino';
+import { Ending, type Rejection } from '../core/ending.ts';
 import type { ConnectionLog } from '../core/proxy.ts';
-import { CloseReason, type Session } from '../core/session.ts';
+import type { Session } from '../core/session.ts';
 import { defaults } from '../defaults.ts';
 
 /** Where the access log goes: a file path, `stdout`, or `off`. */
 export type AccessLogTarget = string;
-
-/**
- * How a connection ended, in the terms an operator looks for. Most close reasons are already
- * such terms; the clean endings say which side finished first, and a failed connect is "refused".
- */
-export const TerminationCause = {
-  CLIENT_FIN: 'client_fin',
-  SERVER_FIN: 'server_fin',
-  CLIENT_RESET: 'client_reset',
-  SERVER_RESET: 'server_reset',
-  CLIENT_ERROR: 'client_error',
-  SERVER_ERROR: 'server_error',
-  REFUSED: 'refused',
-  CONNECT_TIMEOUT: 'connect_timeout',
-  IDLE_TIMEOUT: 'idle_timeout',
-  HALF_CLOSED_TIMEOUT: 'half_closed_timeout',
-  NO_SERVER: 'no_server',
-  QUEUE_TIMEOUT: 'queue_timeout',
-  QUEUE_FULL: 'queue_full',
-  REJECTED_AT_CAP: 'rejected_at_cap',
-  KILLED: 'killed',
-  INTERNAL: 'internal',
-} as const;
-
-export type TerminationCause = (typeof TerminationCause)[keyof typeof TerminationCause];
-
-const BY_REASON: Record<Exclude<CloseReason, 'done'>, TerminationCause> = {
-  client_reset: TerminationCause.CLIENT_RESET,
-  server_reset: TerminationCause.SERVER_RESET,
-  client_closed: TerminationCause.CLIENT_FIN,
-  server_closed: TerminationCause.SERVER_FIN,
-  connect_failed: TerminationCause.REFUSED,
-  connect_timeout: TerminationCause.CONNECT_TIMEOUT,
-  no_server: TerminationCause.NO_SERVER,
-  queue_timeout: TerminationCause.QUEUE_TIMEOUT,
-  queue_full: TerminationCause.QUEUE_FULL,
-  idle_timeout: TerminationCause.IDLE_TIMEOUT,
-  half_closed_timeout: TerminationCause.HALF_CLOSED_TIMEOUT,
-  client_error: TerminationCause.CLIENT_ERROR,
-  server_error: TerminationCause.SERVER_ERROR,
-  killed: TerminationCause.KILLED,
-  internal: TerminationCause.INTERNAL,
-};
-
-/** The termination cause of a closed session. */
-export function terminationCause(session: Session): TerminationCause {
-  const reason = session.closeReason ?? CloseReason.DONE;
-  if (reason === CloseReason.DONE) {
-    // Both sides sent FIN: the one that sent it first ended the conversation.
-    return session.firstFin === 'server'
-      ? TerminationCause.SERVER_FIN
-      : TerminationCause.CLIENT_FIN;
-  }
-  return BY_REASON[reason];
-}
 
 /** The access log `target` asks for (a file, `stdout`), or null for `off` / left out. */
 export function openAccessLog(target: AccessLogTarget | undefined): AccessLog | null {
@@ -113,12 +60,12 @@ export class AccessLog implements ConnectionLog {
       duration_ms: Date.now() - session.startedAt,
       bytes_in: session.client.bytesRead,
       bytes_out: session.server.bytesRead,
-      cause: terminationCause(session),
-      reason: session.closeReason ?? CloseReason.DONE,
+      cause: session.closeReason ?? Ending.done,
+      fin: session.firstFin,
     });
   }
 
-  rejected(frontend: string): void {
+  rejected(frontend: string, ending: Rejection): void {
     // The engine turns the client away before any socket object exists: its address is unknown.
     this.out().info({
       client: null,
@@ -129,8 +76,8 @@ export class AccessLog implements ConnectionLog {
       duration_ms: 0,
       bytes_in: 0,
       bytes_out: 0,
-      cause: TerminationCause.REJECTED_AT_CAP,
-      reason: 'rejected',
+      cause: ending,
+      fin: null,
     });
   }
 

@@ -2,14 +2,20 @@
  * Prometheus text exposition (format 0.0.4) of a proxy's stats, made at scrape time.
  *
  * The proxy only keeps plain counters (ProxyServer, Backend, the state table, the bucket arrays
- * of histogram.ts); this module turns one stats() snapshot into text. It is hand-written rather
+ * of core/histogram.ts); this module turns one stats() snapshot into text. It is hand-written rather
  * than prom-client because prom-client's metrics are fed by calls (inc, observe) and its
  * histograms cannot take counts already bucketed: using it would mean either calls on the hot
  * path or rebuilding every metric per scrape, for a format this small.
  */
-import type { SwitchyardStats } from '../api.ts';
+import { ENDINGS, type Ending, type Rejection } from '../core/ending.ts';
 import { State } from '../core/state.ts';
-import type { HistogramSnapshot } from './histogram.ts';
+import {
+  BACKEND_STATS,
+  FRONTEND_STATS,
+  type HistogramSnapshot,
+  type StatDeclaration,
+  type SwitchyardStats,
+} from '../stats.ts';
 
 /** The Content-Type of the text this module writes. */
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -73,146 +79,96 @@ function isHistogram(h: HistogramSnapshot | undefined): h is HistogramSnapshot {
   );
 }
 
+const REJECTIONS = (Object.keys(ENDINGS) as Ending[]).filter(
+  (e): e is Rejection => ENDINGS[e].rejected,
+);
+
 const LIVE_STATES = Object.values(State).filter((s) => s !== State.CLOSED);
 
-/** The whole exposition for one stats snapshot. */
+/** A declared stat that /metrics exports. */
+type Exported = StatDeclaration & { readonly metric: string };
+
+/** The Prometheus type of a declared stat: flags and settings are gauges. */
+function promType(d: StatDeclaration): 'counter' | 'gauge' | 'histogram' {
+  return d.type === 'counter' || d.type === 'histogram' ? d.type : 'gauge';
+}
+
+/** The whole exposition for one stats snapshot; names, types and help come from src/stats.ts. */
 export function formatMetrics(stats: SwitchyardStats): string {
-  const fam = (name: string, type: 'counter' | 'gauge' | 'histogram', help: string) => {
-    const f = new Family(name, type, help);
+  const families: Family[] = [];
+  const fam = (d: Exported) => {
+    const f = new Family(d.metric, promType(d), d.help);
     families.push(f);
     return f;
   };
-  const families: Family[] = [];
-  const info = fam(
+  const F = FRONTEND_STATS;
+  const info = new Family(
     'switchyard_frontend_info',
     'gauge',
     'Each frontend, its listen address and backend.',
   );
-  const byState = fam('switchyard_connections', 'gauge', 'Live connections by state.');
-  const accepted = fam(
-    'switchyard_connections_accepted_total',
-    'counter',
-    'Client connections accepted.',
-  );
-  const rejected = fam(
-    'switchyard_connections_rejected_total',
-    'counter',
-    'Client connections closed at once, by reason (cap: the connection cap was reached).',
-  );
-  const closed = fam(
-    'switchyard_connections_closed_total',
-    'counter',
-    'Connections closed, by reason.',
-  );
-  const acceptErrors = fam(
-    'switchyard_accept_errors_total',
-    'counter',
-    'Accepts the kernel refused (EMFILE, ...).',
-  );
-  const bytes = fam(
-    'switchyard_bytes_total',
-    'counter',
-    'Bytes forwarded; direction "in" is client to server, "out" server to client.',
-  );
-  const connectTime = fam(
-    'switchyard_connect_duration_seconds',
-    'histogram',
-    'Time from accept to the server connect, of closed connections.',
-  );
-  const sessionTime = fam(
-    'switchyard_session_duration_seconds',
-    'histogram',
-    'Lifetime of closed connections.',
-  );
-  const poolInUse = fam('switchyard_pool_buffers_in_use', 'gauge', 'Pool buffers holding bytes.');
-  const illegal = fam(
-    'switchyard_illegal_transitions_total',
-    'counter',
-    'Connection state moves the table rejected (non-zero is a bug).',
-  );
+  families.push(info);
+  const byState = fam(F.states);
+  const accepted = fam(F.accepted);
+  const rejected = fam(F.rejected);
+  const closed = fam(F.closed);
+  const acceptErrors = fam(F.acceptErrors);
+  const bytes = fam(F.bytesIn);
+  const connectTime = fam(F.connectMs);
+  const sessionTime = fam(F.durationMs);
+  const poolInUse = fam(F.inUse);
+  const illegal = fam(F.illegal);
   for (const [frontend, s] of Object.entries(stats.frontends)) {
     const l = { frontend };
     info.sample('switchyard_frontend_info', { frontend, backend: s.backend, listen: s.listen }, 1);
     for (const state of LIVE_STATES) {
-      byState.sample('switchyard_connections', { frontend, state }, s.states[state]);
+      byState.sample(F.states.metric, { frontend, state }, s.states[state]);
     }
-    accepted.sample('switchyard_connections_accepted_total', l, s.accepted);
-    rejected.sample(
-      'switchyard_connections_rejected_total',
-      { frontend, reason: 'cap' },
-      s.rejected,
-    );
+    accepted.sample(F.accepted.metric, l, s.accepted);
+    // Every rejection reason is sampled, 0 included, so a rate() sees the first one.
+    for (const reason of REJECTIONS) {
+      rejected.sample(F.rejected.metric, { frontend, reason }, s.rejected[reason] ?? 0);
+    }
     for (const [reason, n] of Object.entries(s.closed)) {
-      closed.sample('switchyard_connections_closed_total', { frontend, reason }, n ?? 0);
+      closed.sample(F.closed.metric, { frontend, reason }, n ?? 0);
     }
-    acceptErrors.sample('switchyard_accept_errors_total', l, s.acceptErrors);
-    bytes.sample('switchyard_bytes_total', { frontend, direction: 'in' }, s.bytesIn);
-    bytes.sample('switchyard_bytes_total', { frontend, direction: 'out' }, s.bytesOut);
+    acceptErrors.sample(F.acceptErrors.metric, l, s.acceptErrors);
+    bytes.sample(F.bytesIn.metric, { frontend, direction: 'in' }, s.bytesIn);
+    bytes.sample(F.bytesOut.metric, { frontend, direction: 'out' }, s.bytesOut);
     // Stats from an older worker, or summed before its first report, may carry none: left out.
     if (isHistogram(s.histograms?.connectMs) && isHistogram(s.histograms?.durationMs)) {
-      histogram(connectTime, 'switchyard_connect_duration_seconds', l, s.histograms.connectMs);
-      histogram(sessionTime, 'switchyard_session_duration_seconds', l, s.histograms.durationMs);
+      histogram(connectTime, F.connectMs.metric, l, s.histograms.connectMs);
+      histogram(sessionTime, F.durationMs.metric, l, s.histograms.durationMs);
     }
-    poolInUse.sample('switchyard_pool_buffers_in_use', l, s.pool.inUse);
-    illegal.sample('switchyard_illegal_transitions_total', l, s.states.illegal);
+    poolInUse.sample(F.inUse.metric, l, s.pool.inUse);
+    illegal.sample(F.illegal.metric, l, s.states.illegal);
   }
 
-  const up = fam('switchyard_server_up', 'gauge', 'Server health: 1 up, 0 down.');
-  const backup = fam('switchyard_server_backup', 'gauge', '1 for a backup server.');
-  const weight = fam('switchyard_server_weight', 'gauge', 'Server weight (0 = drained).');
-  const active = fam(
-    'switchyard_server_active_connections',
-    'gauge',
-    'Connections a server holds (connecting or established).',
-  );
-  const sent = fam(
-    'switchyard_server_connections_total',
-    'counter',
-    'Connect attempts sent to a server.',
-  );
-  const failures = fam(
-    'switchyard_server_connect_failures_total',
-    'counter',
-    'Connect attempts to a server that failed (refused, reset, timed out).',
-  );
-  const checks = fam(
-    'switchyard_health_checks_total',
-    'counter',
-    'Active health checks, by result (pass or fail).',
-  );
-  const queued = fam(
-    'switchyard_backend_queue_length',
-    'gauge',
-    'Clients waiting for a server slot.',
-  );
-  const queueTimeouts = fam(
-    'switchyard_backend_queue_timeouts_total',
-    'counter',
-    'Clients that left the queue by its timeout.',
-  );
-  const queueFull = fam(
-    'switchyard_backend_queue_full_total',
-    'counter',
-    'Clients closed because the queue was full.',
-  );
+  const B = BACKEND_STATS;
+  const up = fam(B.up);
+  const backup = fam(B.backup);
+  const weight = fam(B.weight);
+  const active = fam(B.active);
+  const sent = fam(B.connections);
+  const failures = fam(B.failures);
+  const checks = fam(B.checks);
+  const queued = fam(B.queued);
+  const queueTimeouts = fam(B.queueTimeouts);
+  const queueFull = fam(B.queueFull);
   for (const [backend, b] of Object.entries(stats.backends)) {
-    queued.sample('switchyard_backend_queue_length', { backend }, b.queued);
-    queueTimeouts.sample('switchyard_backend_queue_timeouts_total', { backend }, b.queueTimeouts);
-    queueFull.sample('switchyard_backend_queue_full_total', { backend }, b.queueFull);
+    queued.sample(B.queued.metric, { backend }, b.queued);
+    queueTimeouts.sample(B.queueTimeouts.metric, { backend }, b.queueTimeouts);
+    queueFull.sample(B.queueFull.metric, { backend }, b.queueFull);
     for (const s of b.servers) {
       const l = { backend, server: s.name };
-      up.sample('switchyard_server_up', l, s.up ? 1 : 0);
-      backup.sample('switchyard_server_backup', l, s.backup ? 1 : 0);
-      weight.sample('switchyard_server_weight', l, s.weight);
-      active.sample('switchyard_server_active_connections', l, s.active);
-      sent.sample('switchyard_server_connections_total', l, s.connections);
-      failures.sample('switchyard_server_connect_failures_total', l, s.failures);
-      checks.sample(
-        'switchyard_health_checks_total',
-        { ...l, result: 'pass' },
-        s.checks - s.checkFailures,
-      );
-      checks.sample('switchyard_health_checks_total', { ...l, result: 'fail' }, s.checkFailures);
+      up.sample(B.up.metric, l, s.up ? 1 : 0);
+      backup.sample(B.backup.metric, l, s.backup ? 1 : 0);
+      weight.sample(B.weight.metric, l, s.weight);
+      active.sample(B.active.metric, l, s.active);
+      sent.sample(B.connections.metric, l, s.connections);
+      failures.sample(B.failures.metric, l, s.failures);
+      checks.sample(B.checks.metric, { ...l, result: 'pass' }, s.checks - s.checkFailures);
+      checks.sample(B.checkFailures.metric, { ...l, result: 'fail' }, s.checkFailures);
     }
   }
   return `${families.map((f) => f.lines.join('\n')).join('\n')}\n`;

@@ -1,7 +1,7 @@
 // Where the admin server binds: loopback unless a host is given; config and command line.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseObserveArgs, withObserveArgs } from '../../src/admin/cli-args.ts';
+import { parseObserveArgs, withObserveArgs } from '../../src/cli/observe-args.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { type ConfigError, ErrorCode } from '../../src/errors.ts';
 

@@ -151,7 +151,11 @@ for (const engine of ENGINES) {
       assert.equal(sample(m, 'switchyard_connections', 'frontend="api",state="READING"'), 2);
       assert.equal(sample(m, 'switchyard_connections_accepted_total', 'frontend="api"'), 2);
       assert.equal(
-        sample(m, 'switchyard_connections_rejected_total', 'frontend="api",reason="cap"'),
+        sample(
+          m,
+          'switchyard_connections_rejected_total',
+          'frontend="api",reason="rejected_at_cap"',
+        ),
         0,
       );
       assert.equal(sample(m, 'switchyard_bytes_total', 'frontend="api",direction="in"'), 10);

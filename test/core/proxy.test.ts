@@ -39,14 +39,14 @@ for (const engine of ENGINES) {
       eleventh.write('anyone?');
       await closedWithin(eleventh, 1000);
       assert.equal(got, 0, 'the rejected client got nothing');
-      assert.equal((await proxy.stats()).rejected, 1);
+      assert.equal((await proxy.stats()).rejected.rejected_at_cap, 1);
 
       await Promise.all(clients.map((c, i) => echoes(c, `still ${i}`)));
       (clients.pop() as net.Socket).destroy();
       await waitFor(async () => (await proxy.stats()).active === 9, 2000, 'slot freed');
       const again = await connect(proxy.port);
       await echoes(again, 'back in');
-      assert.equal((await proxy.stats()).rejected, 1);
+      assert.equal((await proxy.stats()).rejected.rejected_at_cap, 1);
       for (const c of [...clients, again]) c.destroy();
     });
 

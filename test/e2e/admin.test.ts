@@ -62,7 +62,8 @@ for (const engine of ENGINES) {
       c.end('abc');
       assert.equal((await readAll(c)).toString(), 'abc');
       await waitFor(() => access.length === 1, 5000, 'one access log line');
-      assert.equal(access[0]?.cause, 'client_fin');
+      assert.equal(access[0]?.cause, 'done');
+      assert.equal(access[0]?.fin, 'client');
       assert.equal(access[0]?.bytes_in, 3);
       assert.equal(access[0]?.frontend, 'default');
 
@@ -102,7 +103,8 @@ for (const engine of ENGINES) {
       assert.equal(code, 0);
       await waitFor(() => access.length === 2, 2000, 'the held connection logged at exit');
       assert.equal(access[1]?.bytes_in, 1);
-      assert.equal(access[1]?.cause, 'client_fin', 'the drained connection finished on its own');
+      assert.equal(access[1]?.cause, 'done', 'the drained connection finished on its own');
+      assert.equal(access[1]?.fin, 'client');
     });
   });
 }

@@ -25,7 +25,7 @@ interface Line {
   bytes_in: number;
   bytes_out: number;
   cause: string;
-  reason: string;
+  fin: 'client' | 'server' | null;
 }
 
 function readLines(file: string): Line[] {
@@ -82,21 +82,26 @@ for (const engine of ENGINES) {
         engine,
       );
       const port = (name: string) => p.ports[name] as number;
-      const expected: { local: number | null; frontend: string; cause: string }[] = [];
+      const expected: {
+        local: number | null;
+        frontend: string;
+        cause: string;
+        fin?: 'client' | 'server' | null;
+      }[] = [];
 
-      // client_fin: the client sends and finishes first; the echo server follows.
+      // done, fin client: the client sends and finishes first; the echo server follows.
       const c1 = await connect(port('echo'));
       const c1Port = c1.localPort as number;
       c1.end('ping!');
       assert.equal((await readAll(c1)).toString(), 'ping!');
-      expected.push({ local: c1Port, frontend: 'echo', cause: 'client_fin' });
+      expected.push({ local: c1Port, frontend: 'echo', cause: 'done', fin: 'client' });
 
-      // server_fin: the server says its name and finishes first.
+      // done, fin server: the server says its name and finishes first.
       const c2 = await connect(port('named'));
       const c2Port = c2.localPort as number;
       assert.equal((await readAll(c2)).toString(), 'hello');
       c2.end();
-      expected.push({ local: c2Port, frontend: 'named', cause: 'server_fin' });
+      expected.push({ local: c2Port, frontend: 'named', cause: 'done', fin: 'server' });
 
       // client_reset, then rejected_at_cap while it is the one connection allowed.
       const c3 = await connect(port('hold'));
@@ -115,11 +120,11 @@ for (const engine of ENGINES) {
       await closedWithin(c5, 2000);
       expected.push({ local: c5Port, frontend: 'reset', cause: 'server_reset' });
 
-      // refused: nothing listens where the server should be.
+      // connect_failed: nothing listens where the server should be (refused).
       const c6 = await connect(port('dead'));
       const c6Port = c6.localPort as number;
       await closedWithin(c6, 2000);
-      expected.push({ local: c6Port, frontend: 'dead', cause: 'refused' });
+      expected.push({ local: c6Port, frontend: 'dead', cause: 'connect_failed' });
 
       // idle_timeout: a pair where nobody says anything (after the server's greeting).
       await waitFor(async () => (await p.stats()).frontends.hold?.active === 0, 2000, 'hold free');
@@ -147,6 +152,8 @@ for (const engine of ENGINES) {
             : lines.find((l) => l.client === `127.0.0.1:${e.local}`);
         assert.ok(line, `a line for ${e.frontend} ${e.cause}`);
         assert.equal(line.cause, e.cause, `cause of the ${e.frontend} connection`);
+        if (e.fin !== undefined)
+          assert.equal(line.fin, e.fin, `fin of the ${e.frontend} connection`);
         assert.equal(line.frontend, e.frontend);
         assert.ok(!Number.isNaN(Date.parse(line.time)), 'an ISO time');
         assert.ok(line.duration_ms >= 0);
@@ -159,7 +166,7 @@ for (const engine of ENGINES) {
       assert.equal(typeof echoLine.connect_ms, 'number');
       const namedLine = lines.find((l) => l.frontend === 'named') as Line;
       assert.deepEqual([namedLine.bytes_in, namedLine.bytes_out], [0, 5]);
-      const refused = lines.find((l) => l.cause === 'refused') as Line;
+      const refused = lines.find((l) => l.cause === 'connect_failed') as Line;
       assert.equal(refused.server, 'dead-1');
       assert.equal(refused.connect_ms, null);
       const idle = lines.find((l) => l.cause === 'idle_timeout') as Line;

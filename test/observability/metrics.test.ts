@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SwitchyardStats } from '../../src/api.ts';
-import type { ProxyStats } from '../../src/core/proxy.ts';
-import { Histogram } from '../../src/observability/histogram.ts';
+import { Histogram } from '../../src/core/histogram.ts';
 import { formatMetrics } from '../../src/observability/metrics.ts';
+import type { ProxyStats } from '../../src/stats.ts';
 
 test('a histogram counts each value in the first bucket whose bound it does not exceed', () => {
   const h = new Histogram([10, 100]);
@@ -19,7 +19,7 @@ test('metrics: cumulative buckets in seconds, escaped labels, one HELP/TYPE per 
   const frontend = {
     active: 0,
     accepted: 4,
-    rejected: 1,
+    rejected: { rejected_at_cap: 1 },
     acceptErrors: 0,
     closed: { done: 3, connect_failed: 1 },
     bytesIn: 10,
@@ -52,7 +52,7 @@ test('metrics: cumulative buckets in seconds, escaped labels, one HELP/TYPE per 
     `switchyard_connect_duration_seconds_sum{${f}} 0.941`,
     `switchyard_connect_duration_seconds_count{${f}} 4`,
     `switchyard_connections_closed_total{${f},reason="connect_failed"} 1`,
-    `switchyard_connections_rejected_total{${f},reason="cap"} 1`,
+    `switchyard_connections_rejected_total{${f},reason="rejected_at_cap"} 1`,
   ]) {
     assert.ok(lines.includes(line), `missing: ${line}`);
   }

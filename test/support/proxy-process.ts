@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import { createInterface, type Interface } from 'node:readline';
 import type { TestContext } from 'node:test';
 import type { SwitchyardStats } from '../../src/api.ts';
-import type { ConnectionInfo, ProxyStats } from '../../src/core/proxy.ts';
+import type { ConnectionRow, ProxyStats } from '../../src/stats.ts';
 import { ENGINES, ROOT, rssOf, runtimeFor, socketInodesOf } from './proc.ts';
 
 /** A proxy running in a child process, with the stats it reports. */
@@ -14,7 +14,7 @@ export interface ProxyProcess {
   pid: number;
   child: ChildProcess;
   stats(): Promise<ProxyStats>;
-  connections(): Promise<ConnectionInfo[]>;
+  connections(): Promise<ConnectionRow[]>;
   /** Resident set size of the proxy process, in bytes. */
   rss(): number;
   /** Open file descriptors of the proxy process. */
@@ -36,7 +36,7 @@ export async function startProxy(
     pid: p.pid,
     child: p.child,
     stats: () => p.ask('stats') as Promise<ProxyStats>,
-    connections: () => p.ask('connections') as Promise<ConnectionInfo[]>,
+    connections: () => p.ask('connections') as Promise<ConnectionRow[]>,
     rss: () => rssOf(p.pid),
     fdCount: () => readdirSync(`/proc/${p.pid}/fd`).length,
     socketInodes: () => socketInodesOf(p.pid),
@@ -54,7 +54,7 @@ export interface BalancerProcess {
   pid: number;
   child: ChildProcess;
   stats(): Promise<SwitchyardStats>;
-  connections(): Promise<(ConnectionInfo & { frontend: string })[]>;
+  connections(): Promise<ConnectionRow[]>;
   /** Applies a new config; resolves with the ports after it. */
   reload(config: Record<string, unknown>): Promise<Record<string, number>>;
   /** Sends one fixture command ("unready", ...) and resolves with its reply. */
@@ -75,7 +75,7 @@ export async function startBalancer(
     pid: p.pid,
     child: p.child,
     stats: () => p.ask('stats') as Promise<SwitchyardStats>,
-    connections: () => p.ask('connections') as Promise<(ConnectionInfo & { frontend: string })[]>,
+    connections: () => p.ask('connections') as Promise<ConnectionRow[]>,
     ask: p.ask,
     reload: async (next) => {
       const reply = (await p.ask(`reload ${JSON.stringify(next)}`)) as {

@@ -3,10 +3,10 @@ import { accessSync, constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { EngineName } from './engine.ts';
-import { runtimeEngineName } from './select.ts';
+import type { EngineName } from '../engine/engine.ts';
+import { runtimeEngineName } from '../engine/select.ts';
 
-/** The package root, from src/engine/ or dist/engine/ alike: the pinned runtimes live under it. */
+/** The package root, from src/lifecycle/ or dist/lifecycle/ alike: the pinned runtimes live under it. */
 const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The command itself, which the other runtime runs with the same arguments. */
 const BIN = `${PACKAGE_ROOT}bin/switchyard.js`;

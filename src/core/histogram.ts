@@ -2,17 +2,9 @@
  * A histogram as plain numbers: one counter per bucket, a sum and a count. Recording is a short
  * loop over the bounds and three increments (no allocation), so the proxy can record each
  * connection's connect time and duration as it closes; the Prometheus text is made at scrape time
- * (metrics.ts) from a snapshot.
+ * (observability/metrics.ts) from a snapshot.
  */
-
-/** What a scrape reads: bucket bounds (milliseconds, ascending), non-cumulative counts. */
-export interface HistogramSnapshot {
-  bounds: readonly number[];
-  /** counts[i] = observations <= bounds[i] and > bounds[i-1]; the last entry is above every bound. */
-  counts: number[];
-  sumMs: number;
-  count: number;
-}
+import type { HistogramSnapshot } from '../stats.ts';
 
 /** Bucket bounds in milliseconds for the time to connect to a server. */
 export const CONNECT_BOUNDS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000];

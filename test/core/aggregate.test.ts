@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SwitchyardStats } from '../../src/api.ts';
-import { sumStats } from '../../src/lifecycle/aggregate.ts';
+import { sumStats } from '../../src/core/aggregate.ts';
 
 function report(accepted: number, active: number, up: boolean): SwitchyardStats {
   return {
@@ -9,7 +9,7 @@ function report(accepted: number, active: number, up: boolean): SwitchyardStats 
       web: {
         active,
         accepted,
-        rejected: 0,
+        rejected: {},
         acceptErrors: 0,
         closed: { done: accepted - active },
         bytesIn: 10 * accepted,

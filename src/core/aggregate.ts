@@ -1,12 +1,31 @@
-import type { SwitchyardStats } from '../api.ts';
+import {
+  BACKEND_STATS,
+  FRONTEND_STATS,
+  type Merge,
+  type StatDeclaration,
+  type SwitchyardStats,
+} from '../stats.ts';
+
+/** Each declared number's merge, by field name (src/stats.ts declares every one). */
+const MERGE = new Map<string, Merge>(
+  [...Object.entries(FRONTEND_STATS), ...Object.entries(BACKEND_STATS)].map(
+    ([key, d]: [string, StatDeclaration]) => [key, d.merge],
+  ),
+);
 
 /** Numbers that are settings, the same in every worker: taken from the first, never summed. */
-const SETTINGS: ReadonlySet<string> = new Set(['weight', 'maxConnections', 'bufferSize', 'bounds']);
+const SETTINGS: ReadonlySet<string> = new Set(
+  [...MERGE].filter(([, m]) => m === 'setting').map(([key]) => key),
+);
+/** Flags that hold only when they hold in every worker. */
+const ALL: ReadonlySet<string> = new Set(
+  [...MERGE].filter(([, m]) => m === 'all').map(([key]) => key),
+);
 
 /**
- * The stats of every worker as one: counters and gauges are summed (accepted, active, bytes, a
- * server's connections, ...), settings are taken from the first worker, and a server is `up` only
- * when every worker's health checks say so. Frontends, backends and servers are matched by name.
+ * The stats of every worker as one, each number as src/stats.ts declares it: counters and gauges
+ * are summed (accepted, active, bytes, a server's connections, ...), settings are taken from the
+ * first worker, and a server is `up` only when every worker's health checks say so. Frontends, backends and servers are matched by name.
  */
 export function sumStats(reports: readonly SwitchyardStats[]): SwitchyardStats {
   const out: SwitchyardStats = { frontends: {}, backends: {} };
@@ -24,7 +43,7 @@ function merge(into: Tree, from: Tree): void {
       else if (!SETTINGS.has(key)) into[key] = have + value;
     } else if (typeof value === 'boolean') {
       if (typeof have !== 'boolean') into[key] = value;
-      else if (key === 'up') into[key] = have && value;
+      else if (ALL.has(key)) into[key] = have && value;
     } else if (Array.isArray(value) && value.every((v) => typeof v === 'number')) {
       // Histogram buckets: counts add up element by element; bounds are a setting.
       const sums = Array.isArray(have) ? (have as number[]) : undefined;

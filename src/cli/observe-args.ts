@@ -4,10 +4,11 @@
  * `--admin` replaces the address only, SWITCHYARD_ADMIN_TOKEN the token only, so a config's token
  * is never dropped by moving the server.
  */
+
+import { parseAdminAddress } from '../config/address.ts';
 import type { Config } from '../config/schema.ts';
 import { ErrorCode, SwitchyardError } from '../errors.ts';
 import { formatHostPort, isLoopbackHost } from '../units.ts';
-import { parseAdminAddress } from './address.ts';
 
 /** The environment variable `--admin` takes its token from. */
 export const ADMIN_TOKEN_ENV = 'SWITCHYARD_ADMIN_TOKEN';

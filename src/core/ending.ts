@@ -1,0 +1,96 @@
+/**
+ * How a connection ended: the one vocabulary of the session, the metrics
+ * (`switchyard_connections_closed_total{reason}` and `…_rejected_total{reason}`), the access log
+ * (`cause`), the live table and the stats page. Who sent FIN first is a separate fact (the access
+ * log's `fin`), not part of these words.
+ *
+ * `side` says where the cause lies: the client, the server, or switchyard itself (`local`: a
+ * timeout, a limit, the operator). `rejected` endings turn a client away at accept, before a
+ * session exists; they are counted apart from closed sessions. Adding an ending is one line here.
+ *
+ * This module imports nothing, so every layer (and src/stats.ts) may use it.
+ */
+export const ENDINGS = {
+  done: { side: 'local', rejected: false, about: 'both sides finished with FIN' },
+  client_closed: {
+    side: 'client',
+    rejected: false,
+    about: 'the client closed after all it was owed was passed on',
+  },
+  server_closed: {
+    side: 'server',
+    rejected: false,
+    about: 'the server closed after all it was owed was passed on',
+  },
+  client_reset: { side: 'client', rejected: false, about: 'the client reset (RST) the connection' },
+  server_reset: { side: 'server', rejected: false, about: 'the server reset (RST) the connection' },
+  client_error: { side: 'client', rejected: false, about: 'the client socket failed' },
+  server_error: { side: 'server', rejected: false, about: 'the server socket failed' },
+  connect_failed: {
+    side: 'server',
+    rejected: false,
+    about: 'every connect attempt failed (refused, reset, unreachable)',
+  },
+  connect_timeout: {
+    side: 'server',
+    rejected: false,
+    about: 'the last connect attempt passed the connect timeout',
+  },
+  no_server: { side: 'local', rejected: false, about: 'no server of the backend was up' },
+  queue_timeout: {
+    side: 'local',
+    rejected: false,
+    about: 'waited for a server slot past the queue timeout',
+  },
+  queue_full: {
+    side: 'local',
+    rejected: false,
+    about: 'every server was at its limit and the queue was full',
+  },
+  idle_timeout: {
+    side: 'local',
+    rejected: false,
+    about: 'no byte either way for the idle timeout',
+  },
+  half_closed_timeout: {
+    side: 'local',
+    rejected: false,
+    about: 'one side finished and the other stayed silent past the half-closed timeout',
+  },
+  killed: { side: 'local', rejected: false, about: 'closed by the operator or by shutdown' },
+  internal: { side: 'local', rejected: false, about: 'a switchyard bug was caught' },
+  rejected_at_cap: {
+    side: 'local',
+    rejected: true,
+    about: "turned away at the frontend's connection cap (before a socket object exists)",
+  },
+} as const satisfies Record<string, EndingInfo>;
+
+/** What the table says of one ending. */
+export interface EndingInfo {
+  /** Where the cause lies. */
+  readonly side: 'client' | 'server' | 'local';
+  /** Turned away at accept (no session), rather than a session that closed. */
+  readonly rejected: boolean;
+  /** One line for people (the metrics' HELP, the README). */
+  readonly about: string;
+}
+
+/** Every ending's name. */
+export type Ending = keyof typeof ENDINGS;
+
+/** Endings of a session that existed (`switchyard_connections_closed_total`). */
+export type SessionEnding = {
+  [K in Ending]: (typeof ENDINGS)[K]['rejected'] extends false ? K : never;
+}[Ending];
+
+/** Endings of a client turned away at accept (`switchyard_connections_rejected_total`). */
+export type Rejection = Exclude<Ending, SessionEnding>;
+
+/** The names as constants: `Ending.idle_timeout === 'idle_timeout'`. */
+export const Ending = Object.freeze(
+  Object.fromEntries(Object.keys(ENDINGS).map((k) => [k, k])) as { readonly [K in Ending]: K },
+);
+
+/** Which side sent FIN first, if any: a fact apart from the ending. */
+export type Fin = 'client' | 'server' | null;

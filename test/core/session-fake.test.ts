@@ -1,0 +1,166 @@
+// The Session's data path on a fake engine (test/support/fake-engine.ts), driven one event at a
+// time: the orderings that real sockets produce only by chance (a read after pause, late events
+// of an abandoned connect, a close while a write is held, FIN behind held bytes, a reset).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { singleServerBackend } from '../../src/config/single-server.ts';
+import { Backend } from '../../src/core/backend.ts';
+import { ProxyServer } from '../../src/core/proxy.ts';
+import { createLogger } from '../../src/log.ts';
+import { FakeEngine, type FakeSocket } from '../support/fake-engine.ts';
+
+interface Pair {
+  engine: FakeEngine;
+  proxy: ProxyServer;
+  client: FakeSocket;
+  server: FakeSocket;
+}
+
+/** A proxy on the fake engine with one client accepted and (unless `open` is false) connected. */
+async function pair(t: import('node:test').TestContext, open = true): Promise<Pair> {
+  const engine = new FakeEngine();
+  const log = createLogger('silent');
+  // No timeouts: nothing happens unless the test plays it.
+  const backend = new Backend(singleServerBackend({ host: '127.0.0.1', port: 9 }, 0), engine, log);
+  const proxy = new ProxyServer({
+    listen: { host: '127.0.0.1', port: 0 },
+    backend,
+    engine,
+    log,
+    bufferSize: 1024,
+    idleTimeoutMs: 0,
+    halfClosedTimeoutMs: 0,
+    strictStates: true,
+  });
+  await proxy.start();
+  t.after(() => proxy.close(true));
+  const client = engine.accept() as FakeSocket;
+  const server = engine.connects[0] as FakeSocket;
+  assert.ok(client && server, 'accept starts the backend connect');
+  if (open) server.open();
+  return { engine, proxy, client, server };
+}
+
+function state(proxy: ProxyServer): string | undefined {
+  return proxy.connections()[0]?.state;
+}
+
+test('the pair forwards both ways through tryWrite when the peer takes everything', async (t) => {
+  const { proxy, client, server } = await pair(t);
+  assert.deepEqual(client.ops, ['resume'], 'the client is read once the server is up');
+  client.data('ping');
+  server.data('pong');
+  assert.equal(server.text(), 'ping');
+  assert.equal(client.text(), 'pong');
+  assert.equal(state(proxy), 'READING');
+  assert.equal(proxy.stats().pool.inUse, 0, 'no pool buffer while nothing is held');
+});
+
+test('a read delivered after pause closes the pair as internal, and the buffer comes back', async (t) => {
+  const { engine, proxy, client, server } = await pair(t);
+  server.takes = 0;
+  server.holdWrites = true;
+  client.data('first');
+  assert.deepEqual(server.ops, ['try 0', 'held 5']);
+  assert.equal(client.ops.at(-1), 'pause', 'backpressure: the client is paused');
+  assert.equal(proxy.stats().pool.inUse, 1);
+  assert.equal(state(proxy), 'WRITING');
+
+  client.data('second'); // a faulty engine: a read after pause would reorder bytes
+  assert.equal(state(proxy), 'CLOSING');
+  assert.ok(client.ops.includes('destroy') && server.ops.includes('destroy'));
+  assert.equal(server.ops.filter((op) => op.startsWith('held')).length, 1, 'second never sent');
+  engine.settle();
+  const stats = proxy.stats();
+  assert.deepEqual(stats.closed, { internal: 1 });
+  assert.equal(stats.pool.inUse, 0, 'the held buffer went back when its socket closed');
+  assert.equal(stats.active, 0);
+});
+
+test('events of an abandoned connect attempt are ignored; the retry carries the pair', async (t) => {
+  const { engine, proxy, client } = await pair(t, false);
+  const first = engine.connects[0] as FakeSocket;
+  first.fail('ECONNREFUSED');
+  assert.equal(engine.connects.length, 2, 'a refused connect is retried');
+  assert.ok(first.ops.includes('destroy'), 'the failed attempt is given up');
+  const second = engine.connects[1] as FakeSocket;
+
+  // Late events of the first attempt: its close, then an open and a reset that should not be.
+  engine.settle();
+  first.events.onOpen();
+  first.events.onError('ECONNRESET', 'late');
+  first.events.onClose();
+  assert.equal(state(proxy), 'CONNECTING', 'still waiting for the second attempt');
+  assert.deepEqual(client.ops, [], 'the client is neither read nor closed');
+  assert.deepEqual(proxy.stats().closed, {});
+
+  second.open();
+  assert.equal(state(proxy), 'READING');
+  assert.deepEqual(client.ops, ['resume']);
+  client.data('hi');
+  assert.equal(second.text(), 'hi');
+  assert.equal(first.text(), '', 'nothing went to the abandoned socket');
+});
+
+test('close while a write is held: the pool buffer comes back (pool inUse 0)', async (t) => {
+  const { engine, proxy, client, server } = await pair(t);
+  client.takes = 0;
+  client.holdWrites = true;
+  server.data('reply');
+  assert.equal(proxy.stats().pool.inUse, 1);
+  assert.ok(client.held !== null, 'the client socket holds the pool buffer');
+
+  const id = proxy.connections()[0]?.id as number;
+  assert.ok(proxy.closeConnection(id));
+  assert.equal(proxy.stats().pool.inUse, 1, 'kept until the socket reports closed');
+  engine.settle();
+  const stats = proxy.stats();
+  assert.equal(stats.pool.inUse, 0);
+  assert.deepEqual(stats.closed, { killed: 1 });
+});
+
+test('FIN while bytes are held is passed on only after the held write drains', async (t) => {
+  const { engine, proxy, client, server } = await pair(t);
+  server.takes = 0;
+  server.holdWrites = true;
+  client.data('last words');
+  client.end();
+  assert.ok(!server.ops.includes('fin'), 'no FIN ahead of the held bytes');
+  assert.equal(state(proxy), 'WRITING');
+
+  server.drain();
+  assert.deepEqual(server.ops.slice(-2), ['drained', 'fin'], 'FIN right after the bytes');
+  assert.equal(server.text(), 'last words');
+  assert.equal(state(proxy), 'HALF_CLOSED');
+  assert.equal(proxy.stats().pool.inUse, 0);
+  assert.equal(client.ops.at(-1), 'pause', 'a client that finished is not read again');
+
+  // The server answers and finishes too: a clean ending, the client having finished first.
+  server.data('ok');
+  assert.equal(client.text(), 'ok');
+  server.end();
+  assert.ok(client.ops.includes('fin'));
+  engine.settle();
+  assert.deepEqual(proxy.stats().closed, { done: 1 });
+});
+
+test('a client ECONNRESET resets the server side (RST), not just a close', async (t) => {
+  const { engine, proxy, client, server } = await pair(t);
+  client.data('x');
+  client.fail('ECONNRESET');
+  assert.deepEqual(
+    server.ops.slice(-2),
+    ['reset', 'destroy'],
+    'RST first; destroy is a no-op after',
+  );
+  engine.settle();
+  assert.deepEqual(proxy.stats().closed, { client_reset: 1 });
+});
+
+test('a server ECONNRESET resets the client side', async (t) => {
+  const { engine, proxy, client, server } = await pair(t);
+  server.fail('ECONNRESET');
+  assert.deepEqual(client.ops.slice(-2), ['reset', 'destroy'], `client ops: ${client.ops}`);
+  engine.settle();
+  assert.deepEqual(proxy.stats().closed, { server_reset: 1 });
+});
