@@ -16,7 +16,7 @@ import { handOff } from './engine/handoff.ts';
 import { runtimeEngineName } from './engine/select.ts';
 import { ConfigError, ErrorCode, SwitchyardError } from './errors.ts';
 import { runProcess } from './lifecycle/run.ts';
-import { createLogger, LOG_LEVELS, type LogLevel } from './log.ts';
+import { createLogger, EXIT_FLUSH_MS, flushLogs, LOG_LEVELS, type LogLevel } from './log.ts';
 import { type HostPort, parseDuration, parseHostPort, parseSize } from './units.ts';
 
 const USAGE = `Usage: switchyard --config FILE [--workers N|auto] [--drain-timeout DUR] [--log-level LEVEL] [--engine node|bun]
@@ -292,5 +292,7 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
     started,
   });
   await (await stopAdmin)();
+  // The logs are asynchronous: what they hold is written before the caller exits (bounded).
+  await flushLogs(EXIT_FLUSH_MS);
   return adminFailed ? 1 : code;
 }
