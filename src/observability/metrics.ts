@@ -10,6 +10,7 @@
 import type { SwitchyardStats } from '../api.ts';
 import { State } from '../core/state.ts';
 import type { HistogramSnapshot } from './histogram.ts';
+import { logDroppedByReason } from './log-writer.ts';
 
 /** The Content-Type of the text this module writes. */
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -214,6 +215,15 @@ export function formatMetrics(stats: SwitchyardStats): string {
       );
       checks.sample('switchyard_health_checks_total', { ...l, result: 'fail' }, s.checkFailures);
     }
+  }
+  // This process's log lines only (a supervisor's, not its workers').
+  const logDropped = fam(
+    'switchyard_log_dropped_total',
+    'counter',
+    'Log lines not written, by reason.',
+  );
+  for (const [reason, n] of Object.entries(logDroppedByReason())) {
+    logDropped.sample('switchyard_log_dropped_total', { reason }, n);
   }
   return `${families.map((f) => f.lines.join('\n')).join('\n')}\n`;
 }
