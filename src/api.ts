@@ -96,7 +96,7 @@ export async function startValidated(
     : valid.bufferSize;
   const proxy = new Switchyard(engine, readSize, options.log ?? createLogger('info'), options);
   // The config's access log, unless the caller brought its own; flushed and closed by close().
-  if (!options.connectionLog) proxy.accessLog = openAccessLog(valid.accessLog);
+  if (!options.connectionLog) proxy.accessLog = openAccessLog(valid.accessLog, options.log);
   try {
     await proxy.apply(valid);
   } catch (err) {

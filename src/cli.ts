@@ -17,7 +17,7 @@ import { runtimeEngineName } from './engine/select.ts';
 import { ConfigError, ErrorCode, SwitchyardError } from './errors.ts';
 import { handOff } from './lifecycle/handoff.ts';
 import { runProcess } from './lifecycle/run.ts';
-import { createLogger, LOG_LEVELS, type LogLevel } from './log.ts';
+import { createLogger, EXIT_FLUSH_MS, flushLogs, LOG_LEVELS, type LogLevel } from './log.ts';
 import {
   bufferSizeProblem,
   type HostPort,
@@ -301,5 +301,7 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
     started,
   });
   await (await stopAdmin)();
+  // The logs are asynchronous: what they hold is written before the caller exits (bounded).
+  await flushLogs(EXIT_FLUSH_MS);
   return adminFailed ? 1 : code;
 }

@@ -192,6 +192,16 @@ export const FRONTEND_STATS = {
   bounds: { merge: 'setting', type: 'setting', help: 'Histogram bucket bounds (ms).' },
 } as const satisfies Record<string, StatDeclaration>;
 
+/** Numbers of the process itself (not in stats(): read where /metrics is made). */
+export const PROCESS_STATS = {
+  logDropped: {
+    merge: 'sum',
+    type: 'counter',
+    metric: 'switchyard_log_dropped_total',
+    help: 'Log lines not written, by reason (full: queue full, error: write failed, suppressed: rate-limited).',
+  },
+} as const satisfies Record<string, StatDeclaration>;
+
 /** Each number of BackendStats and ServerStats, once. */
 export const BACKEND_STATS = {
   queued: {

@@ -1,5 +1,6 @@
 import { constants } from 'node:os';
 import type { Logger } from 'pino';
+import { reopenLogFiles } from '../log-writer.ts';
 
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
 
@@ -11,13 +12,16 @@ export interface SignalActions {
   abort?(signal: NodeJS.Signals): void;
   /** SIGHUP: reload the config. */
   hangup(): void;
+  /** SIGUSR1: open the log files again at their paths (logrotate); default reopenLogFiles(). */
+  reopenLogs?(): void;
 }
 
 /**
  * Installs the stop and reload signals and resolves with the exit code: 0 once the first
  * SIGTERM/SIGINT's `stop` is done; 128 + the signal's number (143 for SIGTERM, 130 for SIGINT)
  * at once on a second one, for the caller to exit with while the drain is still running.
- * The handlers are removed when it resolves.
+ * SIGUSR1 reopens the log files (after logrotate renamed them). The handlers are removed when
+ * it resolves.
  */
 export function untilStopped(actions: SignalActions, log: Logger): Promise<number> {
   return new Promise<number>((resolve) => {
@@ -25,6 +29,7 @@ export function untilStopped(actions: SignalActions, log: Logger): Promise<numbe
     const done = (code: number) => {
       for (const s of STOP_SIGNALS) process.off(s, onStopSignal);
       process.off('SIGHUP', onHangup);
+      process.off('SIGUSR1', onReopen);
       resolve(code);
     };
     function onStopSignal(signal: NodeJS.Signals) {
@@ -47,7 +52,13 @@ export function untilStopped(actions: SignalActions, log: Logger): Promise<numbe
       if (stopping) log.warn('SIGHUP while stopping: ignored');
       else actions.hangup();
     }
+    function onReopen() {
+      // Replaces SIGUSR1's default (Node: start the inspector; Bun: exit).
+      log.info('SIGUSR1: reopening the log files');
+      (actions.reopenLogs ?? reopenLogFiles)();
+    }
     for (const s of STOP_SIGNALS) process.on(s, onStopSignal);
     process.on('SIGHUP', onHangup);
+    process.on('SIGUSR1', onReopen);
   });
 }

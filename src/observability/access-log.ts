@@ -9,14 +9,18 @@ import { Ending, type Rejection } from '../core/ending.ts';
 import type { ConnectionLog } from '../core/proxy.ts';
 import type { Session } from '../core/session.ts';
 import { defaults } from '../defaults.ts';
+import { LineWriter } from '../log-writer.ts';
 
 /** Where the access log goes: a file path, `stdout`, or `off`. */
 export type AccessLogTarget = string;
 
-/** The access log `target` asks for (a file, `stdout`), or null for `off` / left out. */
-export function openAccessLog(target: AccessLogTarget | undefined): AccessLog | null {
+/**
+ * The access log `target` asks for (a file, `stdout`), or null for `off` / left out. `log`, when
+ * given, is told when writing the access log fails (once per error code in a row).
+ */
+export function openAccessLog(target: AccessLogTarget | undefined, log?: Logger): AccessLog | null {
   const t = target ?? defaults.accessLog;
-  return t === 'off' ? null : new AccessLog(t);
+  return t === 'off' ? null : new AccessLog(t, log);
 }
 
 // Every line is the same kind of record: no level or pid, but a type that tells it apart from
@@ -27,30 +31,32 @@ const LINE_OPTIONS = {
   formatters: { level: () => ({ type: 'access' }) },
 };
 
-/** A ConnectionLog writing JSON lines to a file or stdout through pino. */
+/** How long close() may spend writing what is queued; a slow destination loses the rest. */
+const CLOSE_FLUSH_MS = 1000;
+
+/**
+ * A ConnectionLog writing JSON lines to a file or stdout: pino formats, a LineWriter writes
+ * (asynchronously, bounded, never blocking the data path; see log-writer.ts).
+ */
 export class AccessLog implements ConnectionLog {
-  private readonly dest: ReturnType<typeof pino.destination>;
-  private readonly target: AccessLogTarget;
-  private readonly toStdout: boolean;
+  private readonly writer: LineWriter;
   readonly log: Logger;
-  private ended = false;
-  private late: Logger | null = null;
 
   /** `target`: a file (appended to, created with its directory) or `stdout`. */
-  constructor(target: AccessLogTarget) {
-    this.target = target;
-    this.toStdout = target === 'stdout';
-    // Asynchronous writes: a line per connection must not block the event loop on disk.
-    // close() flushes what is buffered.
-    this.dest = pino.destination(
-      this.toStdout ? { fd: 1, sync: false } : { dest: target, sync: false, mkdir: true },
-    );
-    this.log = pino(LINE_OPTIONS, this.dest);
+  constructor(target: AccessLogTarget, processLog?: Logger) {
+    const onError = processLog
+      ? (err: NodeJS.ErrnoException) =>
+          processLog.error(
+            { code: err.code, err: err.message, target },
+            'access log: write failed; lines are dropped until it works again',
+          )
+      : undefined;
+    this.writer = new LineWriter(target === 'stdout' ? { fd: 1 } : { path: target }, { onError });
+    this.log = pino(LINE_OPTIONS, this.writer);
   }
-
   closed(session: Session): void {
     const connectMs = session.connectedAt > 0 ? session.connectedAt - session.startedAt : null;
-    this.out().info({
+    this.log.info({
       id: session.id,
       client: session.clientName,
       frontend: session.frontend,
@@ -67,7 +73,7 @@ export class AccessLog implements ConnectionLog {
 
   rejected(frontend: string, ending: Rejection): void {
     // The engine turns the client away before any socket object exists: its address is unknown.
-    this.out().info({
+    this.log.info({
       client: null,
       frontend,
       backend: null,
@@ -81,39 +87,18 @@ export class AccessLog implements ConnectionLog {
     });
   }
 
+  /** Opens the file again at its path (logrotate renamed it); no-op for stdout. */
+  reopen(): void {
+    this.writer.reopen();
+  }
+
   /**
-   * Writes out every buffered line and closes the file. Connections killed by a shutdown report
-   * closed a loop turn later: they are waited for briefly, and a line that still comes after
-   * is written synchronously rather than lost.
+   * Writes out what is queued (for at most a second) and closes the file. Connections killed by
+   * a shutdown report closed a loop turn later: such a late line opens the file again, and is
+   * written and closed asynchronously like any other.
    */
   async close(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 10));
-    const dest = this.dest as unknown as NodeJS.EventEmitter & {
-      flushSync(): void;
-      end(): void;
-      fd: number;
-    };
-    if (dest.fd < 0) await new Promise((resolve) => dest.once('ready', resolve));
-    try {
-      dest.flushSync();
-    } catch {
-      // nothing buffered, or already closed
-    }
-    if (!this.toStdout) {
-      await new Promise<void>((resolve) => {
-        dest.once('close', () => resolve());
-        dest.end();
-      });
-    }
-    this.ended = true;
-  }
-
-  /** The logger for the next line: the asynchronous one, or after close() a synchronous one. */
-  private out(): Logger {
-    if (this.ended && this.late === null) {
-      const target = this.toStdout ? { fd: 1, sync: true } : { dest: this.target, sync: true };
-      this.late = pino(LINE_OPTIONS, pino.destination(target));
-    }
-    return this.late ?? this.log;
+    await this.writer.end(CLOSE_FLUSH_MS);
   }
 }

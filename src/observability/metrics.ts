@@ -9,10 +9,12 @@
  */
 import { ENDINGS, type Ending, type Rejection } from '../core/ending.ts';
 import { State } from '../core/state.ts';
+import { logDroppedByReason } from '../log-writer.ts';
 import {
   BACKEND_STATS,
   FRONTEND_STATS,
   type HistogramSnapshot,
+  PROCESS_STATS,
   type StatDeclaration,
   type SwitchyardStats,
 } from '../stats.ts';
@@ -170,6 +172,11 @@ export function formatMetrics(stats: SwitchyardStats): string {
       checks.sample(B.checks.metric, { ...l, result: 'pass' }, s.checks - s.checkFailures);
       checks.sample(B.checkFailures.metric, { ...l, result: 'fail' }, s.checkFailures);
     }
+  }
+  // This process's log lines only (a supervisor's, not its workers').
+  const logDropped = fam(PROCESS_STATS.logDropped);
+  for (const [reason, n] of Object.entries(logDroppedByReason())) {
+    logDropped.sample(PROCESS_STATS.logDropped.metric, { reason }, n);
   }
   return `${families.map((f) => f.lines.join('\n')).join('\n')}\n`;
 }

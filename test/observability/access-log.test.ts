@@ -1,15 +1,17 @@
 // The access log against a running proxy (a child process on each engine): one JSON line per
 // finished connection with the termination cause, for each way a connection can end.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
 import { createProxy } from '../../src/api.ts';
 import { createLogger } from '../../src/log.ts';
 import { closedWithin, connect, readAll, waitFor } from '../support/clients.ts';
-import { ENGINES } from '../support/proc.ts';
+import { ENGINES, ROOT } from '../support/proc.ts';
 import { startBalancer } from '../support/proxy-process.ts';
 import { closedPort, startEchoServer, startNamedServer, startServer } from '../support/servers.ts';
 
@@ -171,6 +173,68 @@ for (const engine of ENGINES) {
       assert.equal(refused.connect_ms, null);
       const idle = lines.find((l) => l.cause === 'idle_timeout') as Line;
       assert.ok(idle.duration_ms >= 250, `idle line lasted ${idle.duration_ms} ms`);
+    });
+
+    test('SIGUSR1 reopens the file: after a rename (logrotate), new lines go to the path', async (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'switchyard-access-'));
+      t.after(() => rmSync(dir, { recursive: true, force: true }));
+      const file = join(dir, 'access.log');
+      const echo = await startEchoServer(t);
+      const child = spawn(
+        process.execPath,
+        [
+          `${ROOT}bin/switchyard.js`,
+          '--engine',
+          engine,
+          '--listen',
+          '127.0.0.1:0',
+          '--backend',
+          `127.0.0.1:${echo.port}`,
+          '--access-log',
+          file,
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      t.after(() => child.kill('SIGKILL'));
+      const stderr = createInterface({ input: child.stderr as NodeJS.ReadableStream });
+      let port = 0;
+      for await (const line of stderr) {
+        const m = /listening on 127\.0\.0\.1:(\d+)$/.exec(JSON.parse(line).msg);
+        if (m) {
+          port = Number(m[1]);
+          break;
+        }
+      }
+      const echoOnce = async (text: string) => {
+        const c = await connect(port);
+        c.end(text);
+        assert.equal((await readAll(c)).toString(), text);
+      };
+      await echoOnce('one');
+      await waitFor(() => readLines(file).length === 1, 5000, 'the first line');
+      renameSync(file, `${file}.1`);
+      await echoOnce('two');
+      await waitFor(() => readLines(`${file}.1`).length === 2, 5000, 'a line in the renamed file');
+      child.kill('SIGUSR1');
+      await waitFor(
+        async () => {
+          // Connections until one lands in a new file at the path (the signal is asynchronous).
+          await echoOnce('three');
+          return readLines(file).length > 0;
+        },
+        5000,
+        'a line in a new file at the path',
+      );
+      assert.equal(
+        readLines(`${file}.1`).every((l) => l.bytes_in === 3),
+        true,
+      );
+      const [exit] = await Promise.all([once(child, 'exit'), child.kill('SIGTERM')]);
+      assert.equal(exit[0], 0);
+      assert.ok(
+        readLines(file).every((l) => l.bytes_in === 5),
+        'only "three" at the new path',
+      );
     });
   });
 }
