@@ -1,13 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import {
-  ADMIN_TOKEN_ENV,
-  type ObserveArgs,
-  parseObserveArgs,
-  withObserveArgs,
-} from './admin/cli-args.ts';
+import { type ObserveArgs, parseObserveArgs, withObserveArgs } from './admin/cli-args.ts';
 import { type Running, startAdminFor } from './admin/start.ts';
+import { checkConfig, reportConfigError } from './cli/check.ts';
+import { helpText } from './cli/help.ts';
+import { versionText } from './cli/version.ts';
 import type { Config } from './config/schema.ts';
 import { singleServerBackend } from './config/single-server.ts';
 import { defaults } from './defaults.ts';
@@ -18,34 +15,6 @@ import { ConfigError, ErrorCode, SwitchyardError } from './errors.ts';
 import { runProcess } from './lifecycle/run.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from './log.ts';
 import { type HostPort, parseDuration, parseHostPort, parseSize } from './units.ts';
-
-const USAGE = `Usage: switchyard --config FILE [--workers N|auto] [--drain-timeout DUR] [--log-level LEVEL] [--engine node|bun]
-       switchyard --listen HOST:PORT --backend HOST:PORT [options]
-
-With --config, runs the frontends and backends of a YAML file (see the README). Without it,
-forwards every TCP connection accepted on --listen to --backend (one frontend, one server).
-
-Options:
-  --config FILE             YAML config: frontends, backends, servers, health checks
-  --listen HOST:PORT        address to accept on ([::1]:PORT for IPv6)     (required)
-  --backend HOST:PORT       server to forward to                            (required)
-  --max-connections N       simultaneous clients; more are closed at once   (default ${defaults.maxConnections})
-  --buffer-size SIZE        read/pool buffer size, e.g. 16k                 (default ${defaults.bufferSize / 1024}k)
-  --connect-timeout DUR     backend connect timeout, e.g. 5s; 0 = none      (default ${defaults.connectTimeoutMs / 1000}s)
-  --idle-timeout DUR        close after no bytes either way; 0 = none       (default ${defaults.idleTimeoutMs / 3_600_000}h)
-  --half-closed-timeout DUR close a half-closed pair after silence; 0 = none (default ${defaults.halfClosedTimeoutMs / 1000}s)
-  --log-level LEVEL         ${LOG_LEVELS.join('|')}  (default ${defaults.logLevel})
-  --engine node|bun         socket engine; runs on its own runtime         (default ${runtimeEngineName()}: this runtime)
-  --admin HOST:PORT         admin HTTP server: /metrics, /api, stats page; a port alone binds
-                            127.0.0.1; token from $${ADMIN_TOKEN_ENV}            (default off)
-  --access-log FILE|stdout|off  one JSON line per closed connection          (default ${defaults.accessLog})
-  --workers N|auto          processes sharing the port (SO_REUSEPORT); auto = CPUs (default ${defaults.workers})
-  --drain-timeout DUR       on SIGTERM/SIGINT, time open connections get; 0 = none (default ${defaults.drainTimeoutMs / 1000}s)
-  SIGHUP reloads --config (kept when invalid). A second SIGTERM/SIGINT exits at once (143/130).
-  -h, --help                print this help
-  -v, --version             print the version
-
-Durations: 500ms, 5s, 1m, 1h. Sizes: 16384, 16k, 1m.`;
 
 /** Settings the command line resolves to. */
 export interface CliSettings {
@@ -67,10 +36,12 @@ export interface CliSettings {
 export type CliCommand =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: 'run'; settings: CliSettings }
+  | { kind: 'run'; settings: CliSettings; check: boolean }
   | {
       kind: 'run-config';
       file: string;
+      /** --check: validate and exit, bind nothing. */
+      check: boolean;
       logLevel: LogLevel;
       engine: EngineName;
       workers: number;
@@ -114,6 +85,7 @@ export function parseCli(argv: string[]): CliCommand {
         'drain-timeout': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
+        check: { type: 'boolean' },
       },
     }));
   } catch (err) {
@@ -151,6 +123,7 @@ export function parseCli(argv: string[]): CliCommand {
     return {
       kind: 'run-config',
       file: configFile,
+      check: values.check === true,
       logLevel,
       engine,
       workers,
@@ -184,6 +157,7 @@ export function parseCli(argv: string[]): CliCommand {
     optional(str(key), fallback, (v) => parseDuration(v, `--${key}`));
   return {
     kind: 'run',
+    check: values.check === true,
     settings: {
       listen,
       backend,
@@ -221,11 +195,6 @@ function invalid(arg: string, reason: string): SwitchyardError {
   return new SwitchyardError(ErrorCode.INVALID_ARGUMENT, `${arg}: ${reason}`);
 }
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-  return String(pkg.version);
-}
-
 /** Runs the CLI. Resolves with the exit code once the proxy has stopped (or failed to start). */
 export async function run(argv: string[] = process.argv.slice(2)): Promise<number> {
   let command: CliCommand;
@@ -239,11 +208,7 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
     }
   } catch (err) {
     if (err instanceof ConfigError) {
-      // One problem per line, `path.to.key: reason`, after one line saying what failed.
-      const n = err.problems.length;
-      process.stderr.write(
-        `switchyard: invalid config, ${n} problem${n === 1 ? '' : 's'}:\n${err.problems.join('\n')}\n`,
-      );
+      reportConfigError(err);
       return 2;
     }
     if (err instanceof SwitchyardError && err.code === ErrorCode.INVALID_ARGUMENT) {
@@ -253,15 +218,21 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
     throw err;
   }
   if (command.kind === 'help') {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${helpText()}\n`);
     return 0;
   }
   if (command.kind === 'version') {
-    process.stdout.write(`${version()}\n`);
+    process.stdout.write(`${versionText()}\n`);
     return 0;
   }
   const { logLevel, engine, workers, drainTimeoutMs, observe } =
     command.kind === 'run' ? command.settings : command;
+  if (command.check) {
+    // Checked on this runtime whatever --engine says: validation does not depend on the engine.
+    const candidate =
+      command.kind === 'run' ? shorthandConfig(command.settings) : (config as Config);
+    return checkConfig(withObserveArgs(candidate, observe), workers);
+  }
   // Each engine runs on its own runtime: the other one takes over this command.
   if (engine !== runtimeEngineName()) return handOff(engine, argv);
   const valid = withObserveArgs(
