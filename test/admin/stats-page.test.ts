@@ -84,11 +84,10 @@ test('stats page: frontends, backends, servers in colour, live counters', async 
 
 /**
  * Headless Chromium from @sparticuz/chromium with a fresh profile and the package's own copies of
- * the shared libraries it links; closed and removed in t.after.
+ * the shared libraries it links; closed, and its directory removed, in t.after.
  */
 async function launchChromium(t: TestContext) {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-chromium-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const libs = join(dir, 'libs');
   mkdirSync(libs);
   // Beside the compressed browser, in the package's bin/ (build/esm/index.js is two levels down).
@@ -118,6 +117,10 @@ async function launchChromium(t: TestContext) {
       '--disable-sync',
     ],
   });
-  t.after(() => browser.close());
+  // Removed only once the browser is gone: it writes its cache index into the profile on close.
+  t.after(async () => {
+    await browser.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
   return browser;
 }
