@@ -87,7 +87,7 @@ function groups(): [title: string, options: Option[]][] {
     [
       'Logging',
       [
-        ['--log-level LEVEL', `${LOG_LEVELS.join('|')}; JSON lines, stderr`, defaults.logLevel],
+        ['--log-level LEVEL', LOG_LEVELS.join('|'), defaults.logLevel],
         ['--access-log FILE|stdout|off', 'one JSON line per closed connection', defaults.accessLog],
       ],
     ],
@@ -96,8 +96,8 @@ function groups(): [title: string, options: Option[]][] {
       [
         [
           '--engine node|bun',
-          "socket engine; the other one's runtime re-runs the command",
-          runtimeEngineName(),
+          'socket engine, each on its own runtime',
+          `${runtimeEngineName()}: this runtime`,
         ],
         [
           '--workers N|auto',
@@ -120,26 +120,20 @@ function groups(): [title: string, options: Option[]][] {
 /** The whole help text, without a final newline. */
 export function helpText(): string {
   const all = groups();
-  const options = all.flatMap(([, group]) => group);
-  const flagWidth = Math.max(...options.map(([flag]) => flag.length));
-  const defaultWidth = Math.max(
-    'default'.length,
-    ...options.map(([, , fallback]) => fallback.length),
-  );
-  const row = (flag: string, fallback: string, meaning: string) =>
-    `  ${flag.padEnd(flagWidth)}  ${fallback.padEnd(defaultWidth)}  ${meaning}`.trimEnd();
+  const flagWidth = Math.max(...all.flatMap(([, group]) => group.map(([flag]) => flag.length)));
+  // `(default X)` after the meaning: test/e2e/engine.test.ts and people grep for it.
+  const row = ([flag, meaning, fallback]: Option) =>
+    `  ${flag.padEnd(flagWidth)}  ${meaning}${fallback ? ` (default ${fallback})` : ''}`;
   const lines = [
     'Usage: switchyard --config FILE [options]',
     '       switchyard --listen HOST:PORT --backend HOST:PORT [options]',
     '',
     'With --config, runs the frontends and backends of a YAML file (see the README). Without it,',
     'forwards every TCP connection accepted on --listen to --backend (one frontend, one server).',
-    '',
-    row('option', 'default', ''),
   ];
   for (const [title, group] of all) {
     lines.push('', `${title}:`);
-    for (const [flag, meaning, fallback] of group) lines.push(row(flag, fallback, meaning));
+    for (const option of group) lines.push(row(option));
   }
   lines.push(
     '',
