@@ -1,14 +1,11 @@
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { StatsSource } from './admin/source.ts';
 import { startAdminFor } from './admin/start.ts';
-import {
-  ADMIN_TOKEN_ENV,
-  type ObserveArgs,
-  parseObserveArgs,
-  withObserveArgs,
-} from './cli/observe-args.ts';
+import { checkConfig, reportConfigError } from './cli/check.ts';
+import { helpText } from './cli/help.ts';
+import { type ObserveArgs, parseObserveArgs, withObserveArgs } from './cli/observe-args.ts';
+import { versionText } from './cli/version.ts';
 import type { Config } from './config/schema.ts';
 import { singleServerBackend } from './config/single-server.ts';
 import { defaults, limits } from './defaults.ts';
@@ -27,34 +24,6 @@ import {
   parseWhole,
   serverAddressProblem,
 } from './units.ts';
-
-const USAGE = `Usage: switchyard --config FILE [--workers N|auto] [--drain-timeout DUR] [--log-level LEVEL] [--engine node|bun]
-       switchyard --listen HOST:PORT --backend HOST:PORT [options]
-
-With --config, runs the frontends and backends of a YAML file (see the README). Without it,
-forwards every TCP connection accepted on --listen to --backend (one frontend, one server).
-
-Options:
-  --config FILE             YAML config: frontends, backends, servers, health checks
-  --listen HOST:PORT        address to accept on ([::1]:PORT for IPv6)     (required)
-  --backend HOST:PORT       server to forward to                            (required)
-  --max-connections N       simultaneous clients; more are closed at once   (default ${defaults.maxConnections})
-  --buffer-size SIZE        read/pool buffer size, e.g. 16k                 (default ${defaults.bufferSize / 1024}k)
-  --connect-timeout DUR     backend connect timeout, e.g. 5s; 0 = none      (default ${defaults.connectTimeoutMs / 1000}s)
-  --idle-timeout DUR        close after no bytes either way; 0 = none       (default ${defaults.idleTimeoutMs / 3_600_000}h)
-  --half-closed-timeout DUR close a half-closed pair after silence; 0 = none (default ${defaults.halfClosedTimeoutMs / 1000}s)
-  --log-level LEVEL         ${LOG_LEVELS.join('|')}  (default ${defaults.logLevel})
-  --engine node|bun         socket engine; runs on its own runtime         (default ${runtimeEngineName()}: this runtime)
-  --admin HOST:PORT         admin HTTP server: /metrics, /api, stats page; a port alone binds
-                            127.0.0.1; token from $${ADMIN_TOKEN_ENV}            (default off)
-  --access-log FILE|stdout|off  one JSON line per closed connection          (default ${defaults.accessLog})
-  --workers N|auto          processes sharing the port (SO_REUSEPORT); auto = CPUs (default ${defaults.workers})
-  --drain-timeout DUR       on SIGTERM/SIGINT, time open connections get; 0 = none (default ${defaults.drainTimeoutMs / 1000}s)
-  SIGHUP reloads --config (kept when invalid). A second SIGTERM/SIGINT exits at once (143/130).
-  -h, --help                print this help
-  -v, --version             print the version
-
-Durations: 500ms, 5s, 1m, 1h. Sizes: 16384, 16k, 1m.`;
 
 /** Settings the command line resolves to. */
 export interface CliSettings {
@@ -76,10 +45,12 @@ export interface CliSettings {
 export type CliCommand =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: 'run'; settings: CliSettings }
+  | { kind: 'run'; settings: CliSettings; check: boolean }
   | {
       kind: 'run-config';
       file: string;
+      /** --check: validate and exit, bind nothing. */
+      check: boolean;
       logLevel: LogLevel;
       engine: EngineName;
       workers: number;
@@ -123,6 +94,7 @@ export function parseCli(argv: string[]): CliCommand {
         'drain-timeout': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
+        check: { type: 'boolean' },
       },
     }));
   } catch (err) {
@@ -158,6 +130,7 @@ export function parseCli(argv: string[]): CliCommand {
     return {
       kind: 'run-config',
       file: configFile,
+      check: values.check === true,
       logLevel,
       engine,
       workers,
@@ -189,6 +162,7 @@ export function parseCli(argv: string[]): CliCommand {
     optional(str(key), fallback, (v) => parseTimerDuration(v, `--${key}`));
   return {
     kind: 'run',
+    check: values.check === true,
     settings: {
       listen,
       backend,
@@ -226,11 +200,6 @@ function invalid(arg: string, reason: string): SwitchyardError {
   return new SwitchyardError(ErrorCode.INVALID_ARGUMENT, `${arg}: ${reason}`);
 }
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-  return String(pkg.version);
-}
-
 /** Runs the CLI. Resolves with the exit code once the proxy has stopped (or failed to start). */
 export async function run(argv: string[] = process.argv.slice(2)): Promise<number> {
   let command: CliCommand;
@@ -250,12 +219,7 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
     }
   } catch (err) {
     if (err instanceof ConfigError) {
-      // One problem per line, `path.to.key: reason`, after one line saying what failed.
-      // `total`: a long list is capped (src/config/load.ts), the count is not.
-      const n = (err as { total?: number }).total ?? err.problems.length;
-      process.stderr.write(
-        `switchyard: invalid config, ${n} problem${n === 1 ? '' : 's'}:\n${err.problems.join('\n')}\n`,
-      );
+      reportConfigError(err);
       return 2;
     }
     if (err instanceof SwitchyardError && err.code === ErrorCode.INVALID_ARGUMENT) {
@@ -265,15 +229,20 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
     throw err;
   }
   if (command.kind === 'help') {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${helpText()}\n`);
     return 0;
   }
   if (command.kind === 'version') {
-    process.stdout.write(`${version()}\n`);
+    process.stdout.write(`${versionText()}\n`);
     return 0;
   }
   const { logLevel, engine, workers, drainTimeoutMs } =
     command.kind === 'run' ? command.settings : command;
+  if (command.check) {
+    // Checked on this runtime whatever --engine says: validation does not depend on the engine.
+    // `config` has --admin and --access-log applied already (above).
+    return checkConfig(config as Config, workers);
+  }
   // Each engine runs on its own runtime: the other one takes over this command.
   if (engine !== runtimeEngineName()) return handOff(engine, argv);
   const valid = config as Config;

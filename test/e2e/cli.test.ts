@@ -2,12 +2,13 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { type TestContext, test } from 'node:test';
+import { defaults } from '../../src/defaults.ts';
 import { ROOT } from '../support/proc.ts';
 import { startEchoServer } from '../support/servers.ts';
 
@@ -60,14 +61,46 @@ test('bad or missing arguments exit 2 with one line naming the argument', () => 
   }
 });
 
-test('--help and --version', () => {
+test('--help: options in groups, each with its default', () => {
   const help = runCli(['--help']);
   assert.equal(help.status, 0);
-  assert.match(help.stdout, /--listen HOST:PORT/);
-  assert.match(help.stdout, /--max-connections/);
+  assert.equal(help.stderr, '');
+  const titles = help.stdout.split('\n').filter((line) => /^[A-Z][\w ()=]*:$/.test(line));
+  assert.deepEqual(titles, [
+    'Listen and backend:',
+    'Limits:',
+    'Timeouts (0 = none):',
+    'Admin:',
+    'Logging:',
+    'Process:',
+  ]);
+  const defaultOf = (flag: string) =>
+    help.stdout
+      .split('\n')
+      .find((line) => line.startsWith(`  ${flag} `))
+      ?.match(/\(default (.+)\)$/)?.[1];
+  assert.equal(defaultOf('--max-connections N'), String(defaults.maxConnections));
+  assert.equal(defaultOf('--buffer-size SIZE'), '16k');
+  assert.equal(defaultOf('--connect-timeout DUR'), '5s');
+  assert.equal(defaultOf('--idle-timeout DUR'), '1h');
+  assert.equal(defaultOf('--half-closed-timeout DUR'), '30s');
+  assert.equal(defaultOf('--log-level LEVEL'), defaults.logLevel);
+  assert.equal(defaultOf('--workers N|auto'), String(defaults.workers));
+  assert.equal(defaultOf('--drain-timeout DUR'), '30s');
+  assert.match(help.stdout, /^ {2}--check +validate the config/m);
+});
+
+test('--version: switchyard, the runtime and the engine', () => {
   const version = runCli(['--version']);
   assert.equal(version.status, 0);
-  assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  const [name, runtime, engine, ...rest] = version.stdout.split('\n');
+  assert.equal(name, `switchyard ${pkg.version}`);
+  const runtimeName = 'Bun' in globalThis ? 'bun' : 'node';
+  const runtimeVersion = process.versions[runtimeName];
+  assert.equal(runtime, `runtime: ${runtimeName} ${runtimeVersion} (${process.execPath})`);
+  assert.match(engine as string, new RegExp(`^engine: ${runtimeName} \\(`));
+  assert.deepEqual(rest, ['']);
 });
 
 test('listens on [::1], logs where, forwards, and exits 0 on SIGTERM', async (t) => {
@@ -155,6 +188,93 @@ test('--config: a missing file exits 2; --config with --listen exits 2', (t) => 
   const mixed = runCli(['--config', path, '--listen', ':1']);
   assert.equal(mixed.status, 2);
   assert.match(mixed.stderr, /--listen: cannot be combined with --config/);
+});
+
+const CHECKED_CONFIG = (port: number) => `frontends:
+  - { name: web, listen: "127.0.0.1:${port}", backend: app }
+  - { name: api, listen: "127.0.0.1:0", backend: app }
+backends:
+  - { name: app, servers: [{ name: a, address: "127.0.0.1:1" }] }
+`;
+
+test('--check: a good config prints "config ok" and exits 0, binding nothing', async (t) => {
+  // The first frontend's port is taken: --check still passes, because it binds nothing.
+  const busy = await startEchoServer(t);
+  const path = configFile(t, CHECKED_CONFIG(busy.port));
+  const r = runCli(['--config', path, '--check']);
+  assert.equal(r.stderr, '');
+  assert.equal(r.stdout, 'config ok: 2 frontends, 1 backend\n');
+  assert.equal(r.status, 0);
+  // Without --check the same file does try to bind, and fails on the busy port.
+  const started = runCli(['--config', path]);
+  assert.equal(started.status, 1);
+  assert.match(started.stderr, /EADDRINUSE/);
+});
+
+test('--check with the shorthand: ok on a busy port, problems exit 2', async (t) => {
+  const busy = await startEchoServer(t);
+  const ok = runCli(['--listen', `127.0.0.1:${busy.port}`, '--backend', '127.0.0.1:1', '--check']);
+  assert.equal(ok.stderr, '');
+  assert.equal(ok.stdout, 'config ok: 1 frontend, 1 backend\n');
+  assert.equal(ok.status, 0);
+  // The admin listener from the command line is checked with the rest, and not bound either.
+  const admin = runCli([
+    ...['--listen', ':0', '--backend', '127.0.0.1:1', '--admin', String(busy.port), '--check'],
+  ]);
+  assert.equal(admin.status, 0, admin.stderr);
+  // A port 0 cannot be shared by workers: reported as a config problem, exit 2.
+  const workers = runCli([
+    '--listen',
+    ':0',
+    '--backend',
+    '127.0.0.1:1',
+    '--workers',
+    '2',
+    '--check',
+  ]);
+  assert.equal(workers.status, 2);
+  assert.equal(workers.stdout, '');
+  assert.deepEqual(workers.stderr.trim().split('\n'), [
+    'switchyard: invalid config, 1 problem:',
+    'frontends.0.listen: --workers 2 needs a fixed port, not 0',
+  ]);
+  // A bad argument is still one line naming it.
+  const bad = runCli(['--listen', ':1', '--backend', ':2', '--idle-timeout', 'soon', '--check']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /^switchyard: --idle-timeout: expected a duration/);
+});
+
+test('--check: a bad config exits 2 with every problem on its own line', (t) => {
+  const path = configFile(
+    t,
+    `frontends:
+  - { name: web, listen: "127.0.0.1:8080", backend: nope }
+  - { name: web, listen: "127.0.0.1:8080", backend: app }
+backends:
+  - name: app
+    balance: weighted
+    servers: [{ name: a, address: "127.0.0.1:0" }]
+`,
+  );
+  const r = runCli(['--config', path, '--check']);
+  assert.equal(r.status, 2);
+  assert.equal(r.stdout, '');
+  const [header, ...problems] = r.stderr.trim().split('\n');
+  assert.equal(header, 'switchyard: invalid config, 5 problems:');
+  const expected = [
+    /^backends\.0\.balance: /,
+    /^backends\.0\.servers\.0\.address: port 0 is not a server port$/,
+    /^frontends\.0\.backend: no backend named "nope"$/,
+    /^frontends\.1\.name: duplicate frontend name "web"$/,
+    /^frontends\.1\.listen: 127\.0\.0\.1:8080 is already the listen address of frontends\.0$/,
+  ];
+  assert.equal(problems.length, expected.length, r.stderr);
+  for (const pattern of expected) {
+    assert.ok(
+      problems.some((p) => pattern.test(p)),
+      `missing ${pattern} in\n${r.stderr}`,
+    );
+  }
 });
 
 test('--config: two frontends, each its own listener, forwarding to its backend', async (t) => {
