@@ -56,5 +56,18 @@ export class ConfigError extends SwitchyardError {
   }
 }
 
+/**
+ * Failures of this process, not of the server it was connecting to: out of descriptors, memory,
+ * buffers or local ports. They are counted as local errors, never as failed health checks or
+ * passive evidence, so the proxy's own shortage does not take a healthy server down.
+ */
+export const LOCAL_ERROR_CODES: ReadonlySet<string> = new Set([
+  'EMFILE',
+  'ENFILE',
+  'EADDRNOTAVAIL',
+  'ENOBUFS',
+  'ENOMEM',
+]);
+
 /** Peer-caused endings that are routine on the internet: debug level, never warn. */
 export const NOISY_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE']);

@@ -69,6 +69,8 @@ export interface BackendStats {
   /** Clients that left the queue by its timeout or because it was full. */
   queueTimeouts: number;
   queueFull: number;
+  /** Connects and checks that failed in this process (EMFILE, ENOMEM, ...), not at the server. */
+  localErrors: number;
   servers: ServerStats[];
 }
 
@@ -221,6 +223,12 @@ export const BACKEND_STATS = {
     type: 'counter',
     metric: 'switchyard_backend_queue_full_total',
     help: 'Clients closed because the queue was full.',
+  },
+  localErrors: {
+    merge: 'sum',
+    type: 'counter',
+    metric: 'switchyard_backend_local_errors_total',
+    help: 'Connects and health checks that failed in switchyard itself (EMFILE, ENOMEM, ...), not at the server.',
   },
   up: {
     merge: 'all',

@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { BackendConfig, ServerConfig } from '../config/schema.ts';
 import type { Engine, EngineSocket, SocketEvents } from '../engine/engine.ts';
+import { LOCAL_ERROR_CODES } from '../errors.ts';
 import type { BackendStats, ServerView } from '../stats.ts';
 import { formatHostPort, type HostPort } from '../units.ts';
 import { type BalanceContext, balance, hashString } from './balancer.ts';
@@ -115,6 +116,11 @@ export class Backend {
   private draining = false;
   queueTimeouts = 0;
   queueFull = 0;
+  /** Connects and checks that failed in this process (LOCAL_ERROR_CODES), not at a server. */
+  localErrors = 0;
+  /** Monotonic time of the last local-error log line (one per second at most). */
+  private localErrorLoggedAt = Number.NEGATIVE_INFINITY;
+  private localErrorsUnlogged = 0;
 
   constructor(config: BackendConfig, engine: Engine, log: Logger) {
     this.config = config;
@@ -276,16 +282,49 @@ export class Backend {
     server.fails = 0;
   }
 
-  /** A real connection to `server` failed to connect: passive evidence, counted like a failed check. */
+  /**
+   * A real connection to `server` failed to connect: passive evidence, counted like a failed
+   * check — unless the failure was this process's own (EMFILE, ...): then it is a local error.
+   */
   connectFailed(server: Server, code: string): void {
+    if (LOCAL_ERROR_CODES.has(code)) {
+      this.localError(server, code);
+      this.release(server);
+      return;
+    }
     server.failures++;
     // Without active checks nothing would bring the server back: only checks mark servers down.
     if (server.check) this.observe(server, false, `connect failed (${code})`);
     this.release(server);
   }
 
+  /**
+   * Counts a failure of this process (out of descriptors, memory, ports) met while connecting to
+   * `server`: never evidence against the server. Logged at most once a second, with how many
+   * were not logged since.
+   */
+  private localError(server: Server, code: string): void {
+    this.localErrors++;
+    const now = performance.now();
+    if (now - this.localErrorLoggedAt < 1000) {
+      this.localErrorsUnlogged++;
+      return;
+    }
+    this.localErrorLoggedAt = now;
+    const suppressed = this.localErrorsUnlogged;
+    this.localErrorsUnlogged = 0;
+    this.log.error(
+      { backend: this.name, server: server.name, code, localErrors: this.localErrors, suppressed },
+      `switchyard cannot open connections (${code}); server ${server.name} is not blamed`,
+    );
+  }
+
   /** One active check's verdict: counted, then applied as evidence. */
-  private checked(server: Server, ok: boolean, detail: string): void {
+  private checked(server: Server, ok: boolean | 'local', detail: string): void {
+    if (ok === 'local') {
+      this.localError(server, detail);
+      return;
+    }
     server.checks++;
     if (!ok) server.checkFailures++;
     this.observe(server, ok, detail);
@@ -360,6 +399,7 @@ export class Backend {
       queued: this.queue.length,
       queueTimeouts: this.queueTimeouts,
       queueFull: this.queueFull,
+      localErrors: this.localErrors,
       servers: this.servers.map((s) => ({
         ...s.view(),
         connections: s.connections,

@@ -36,6 +36,11 @@ export const ENDINGS = {
     rejected: false,
     about: 'the last connect attempt passed the connect timeout',
   },
+  local_error: {
+    side: 'local',
+    rejected: false,
+    about: 'switchyard could not open the server connection (descriptors, memory, ports)',
+  },
   no_server: { side: 'local', rejected: false, about: 'no server of the backend was up' },
   queue_timeout: {
     side: 'local',

@@ -7,10 +7,14 @@
  */
 import type { HealthCheckConfig } from '../config/schema.ts';
 import type { Engine, EngineSocket, SocketEvents } from '../engine/engine.ts';
+import { LOCAL_ERROR_CODES } from '../errors.ts';
 import type { HostPort } from '../units.ts';
 
-/** Told of each check's verdict, with a few words on why. */
-export type CheckReport = (ok: boolean, detail: string) => void;
+/**
+ * Told of each check's verdict, with a few words on why. `'local'` is no verdict on the server:
+ * the probe could not even start here (LOCAL_ERROR_CODES: out of descriptors, memory, ports).
+ */
+export type CheckReport = (ok: boolean | 'local', detail: string) => void;
 
 export class HealthCheck {
   readonly engine: Engine;
@@ -46,7 +50,7 @@ export class HealthCheck {
   }
 
   /** A probe ended; null means it was cancelled (no verdict). */
-  result(probe: Probe, ok: boolean | null, detail: string): void {
+  result(probe: Probe, ok: boolean | 'local' | null, detail: string): void {
     if (this.probe === probe) this.probe = null;
     if (ok !== null) this.report(ok, detail);
   }
@@ -117,7 +121,8 @@ class Probe implements SocketEvents {
   }
 
   onError(code: string): void {
-    this.finish(false, `check failed (${code})`);
+    if (LOCAL_ERROR_CODES.has(code)) this.finish('local', code);
+    else this.finish(false, `check failed (${code})`);
   }
 
   onClose(): void {
@@ -125,7 +130,7 @@ class Probe implements SocketEvents {
   }
 
   /** Ends the probe once: closes its socket and reports the verdict (null: cancelled). */
-  finish(ok: boolean | null, detail = 'check passed'): void {
+  finish(ok: boolean | 'local' | null, detail = 'check passed'): void {
     if (this.done) return;
     this.done = true;
     clearTimeout(this.timer);

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { EngineSocket, SocketEvents } from '../engine/engine.ts';
-import { ErrorCode, NOISY_CODES } from '../errors.ts';
+import { ErrorCode, LOCAL_ERROR_CODES, NOISY_CODES } from '../errors.ts';
 import {
   type Backend,
   type Chooser,
@@ -61,15 +61,32 @@ export class Side implements SocketEvents {
   }
 
   onOpen(): void {
-    this.session.backendOpen(this);
+    try {
+      this.session.backendOpen(this);
+    } catch (err) {
+      this.session.crashed(err);
+    }
   }
 
   // ─── The data path. Bytes arrive here, go to the peer, and stop here when the peer is full. ───
 
   onData(data: Buffer, n: number): void {
+    // A throw here would reach the event loop and end the process: it ends this pair only.
+    try {
+      this.pump(data, n);
+    } catch (err) {
+      this.session.crashed(err);
+    }
+  }
+
+  private pump(data: Buffer, n: number): void {
     const session = this.session;
     session.lastActivity = session.ctx.wheel.now;
     this.bytesRead += n;
+    if (session.state === State.CONNECTING || session.state === State.QUEUED) {
+      session.readWhileWaiting(data, n); // the client, read before its server is up
+      return;
+    }
     const to = this.peer;
     if (to.closed) return; // the peer is gone and the pair is being torn down: nowhere to go
     if (to.held !== null) {
@@ -96,6 +113,14 @@ export class Side implements SocketEvents {
 
   /** The held write on this side's socket completed: free the buffer, resume the peer. */
   onDrain(): void {
+    try {
+      this.drained();
+    } catch (err) {
+      this.session.crashed(err);
+    }
+  }
+
+  private drained(): void {
     const buf = this.held;
     if (buf === null) return;
     this.held = null;
@@ -116,8 +141,21 @@ export class Side implements SocketEvents {
 
   /** FIN from this side: pass it on as FIN; the other direction keeps flowing. */
   onEnd(): void {
+    try {
+      this.ended();
+    } catch (err) {
+      this.session.crashed(err);
+    }
+  }
+
+  private ended(): void {
     this.readEnded = true;
     if (this.session.firstFin === null) this.session.firstFin = this.name;
+    const state = this.session.state;
+    if (state === State.CONNECTING || state === State.QUEUED) {
+      this.session.clientEndedWhileWaiting();
+      return;
+    }
     const to = this.peer;
     if (!to.closed) {
       if (to.held !== null) to.finPending = true;
@@ -131,7 +169,11 @@ export class Side implements SocketEvents {
   }
 
   onError(code: string, message: string): void {
-    this.session.sideError(this, code, message);
+    try {
+      this.session.sideError(this, code, message);
+    } catch (err) {
+      this.session.crashed(err);
+    }
   }
 
   onClose(): void {
@@ -142,7 +184,11 @@ export class Side implements SocketEvents {
       this.held = null;
       this.session.ctx.pool.release(buf);
     }
-    this.session.sideClosed(this);
+    try {
+      this.session.sideClosed(this);
+    } catch (err) {
+      this.session.crashed(err);
+    }
   }
 }
 
@@ -188,6 +234,14 @@ export class Session implements TimerEntry, Chooser, Waiter {
   readonly tried: Server[] = [];
   /** Wheel time the current connect attempt started, or the client started waiting. */
   private waitStartedAt = 0;
+  /**
+   * Bytes the client sent before its server was up: a pool buffer (the one the client-to-server
+   * direction may hold), written to the server first, then released. The client is read while
+   * it waits so that one who leaves (FIN, RST) is noticed and frees its place at once; after one
+   * chunk it is paused again, so a waiting client holds at most this one buffer.
+   */
+  private early: Buffer | null = null;
+  private earlyLength = 0;
 
   constructor(ctx: SessionContext, clientSocket: EngineSocket) {
     this.ctx = ctx;
@@ -198,8 +252,33 @@ export class Session implements TimerEntry, Chooser, Waiter {
     this.server = noServerSide(this, this.client);
     this.client.peer = this.server;
     transition(this, State.CONNECTING, ctx.counters);
-    // The backend connect starts now, at accept time; the client is not read until it is up.
+    // The backend connect starts now, at accept time.
     this.connectNext();
+    // Read the client while it waits, to notice it leaving (readWhileWaiting keeps what it sends).
+    if (this.state === State.CONNECTING || this.state === State.QUEUED) clientSocket.resume();
+  }
+
+  /** The client sent bytes before its server was up: keep them for the server, stop reading. */
+  readWhileWaiting(data: Buffer, n: number): void {
+    if (this.early !== null) {
+      // Paused after the first chunk: another one means the engine read after pause().
+      this.close(Ending.internal, 'read while waiting after pause');
+      return;
+    }
+    const buf = this.ctx.pool.acquire();
+    data.copy(buf, 0, 0, n);
+    this.early = buf;
+    this.earlyLength = n;
+    this.client.socket.pause();
+  }
+
+  /**
+   * The client sent FIN before its server was up. Having sent nothing, it has left: its place
+   * (queue or connect) frees now. Having sent bytes, it half-closed after a request: the bytes and
+   * the FIN go to the server once it is up.
+   */
+  clientEndedWhileWaiting(): void {
+    if (this.early === null) this.close(Ending.client_closed);
   }
 
   // ─── Connection setup: choose a server, wait for a slot, connect, retry ───
@@ -268,7 +347,7 @@ export class Session implements TimerEntry, Chooser, Waiter {
   /**
    * The connect attempt failed (error, close or timeout). Its socket is abandoned: destroyed, and
    * its remaining events ignored (it is no longer `this.server`). With retries left another
-   * server is tried; the client has not been read, so nothing is lost.
+   * server is tried; what the client sent so far is kept (`early`), so nothing is lost.
    */
   private connectFailed(reason: SessionEnding, code: string): void {
     const server = this.target as Server;
@@ -296,8 +375,22 @@ export class Session implements TimerEntry, Chooser, Waiter {
     this.connectedAt = this.ctx.wheel.now;
     this.lastActivity = this.connectedAt;
     transition(this, State.CONNECTED, this.ctx.counters);
-    this.client.socket.resume();
+    const to = this.server;
+    const early = this.early;
+    if (early !== null) {
+      this.early = null;
+      if (to.socket.writeHeld(early, this.earlyLength)) this.ctx.pool.release(early);
+      else to.held = early; // the client stays paused until this write drains
+    }
+    const client = this.client;
+    if (client.readEnded) {
+      if (to.held !== null) to.finPending = true;
+      else to.socket.shutdown();
+    } else if (early !== null && to.held === null) {
+      client.socket.resume(); // paused by readWhileWaiting; otherwise it has been reading all along
+    }
     transition(this, State.READING, this.ctx.counters);
+    this.settle();
     // Filed under the connect timeout; the idle timeout may be shorter.
     this.ctx.wheel.schedule(this);
   }
@@ -332,7 +425,10 @@ export class Session implements TimerEntry, Chooser, Waiter {
     if (side !== this.client && side !== this.server) return; // an abandoned connect attempt
     const isClient = side === this.client;
     if (!isClient && this.state === State.CONNECTING) {
-      this.connectFailed(Ending.connect_failed, code);
+      this.connectFailed(
+        LOCAL_ERROR_CODES.has(code) ? Ending.local_error : Ending.connect_failed,
+        code,
+      );
       return;
     }
     const log = this.ctx.log;
@@ -341,12 +437,13 @@ export class Session implements TimerEntry, Chooser, Waiter {
     } else {
       log.warn({ conn: this.id, side: side.name, code, err: message }, `${side.name} socket error`);
     }
+    // A reset or failure on one side resets the other, so neither end mistakes it for a clean
+    // finish (a FIN after truncated data would read as a complete reply).
     if (code === 'ECONNRESET' || code === 'EPIPE') {
-      // A reset on one side resets the other, so neither end mistakes it for a clean finish.
       this.abort(isClient ? Ending.client_reset : Ending.server_reset, side.peer);
       return;
     }
-    this.close(isClient ? Ending.client_error : Ending.server_error);
+    this.abort(isClient ? Ending.client_error : Ending.server_error, side.peer);
   }
 
   sideClosed(side: Side): void {
@@ -375,6 +472,10 @@ export class Session implements TimerEntry, Chooser, Waiter {
     if (this.state === State.QUEUED) this.backend.dequeue(this, reason === Ending.queue_timeout);
     transition(this, State.CLOSING, this.ctx.counters);
     this.ctx.wheel.cancel(this);
+    if (this.early !== null) {
+      this.ctx.pool.release(this.early);
+      this.early = null;
+    }
     // The server slot frees now, so a waiting client can have it.
     const target = this.target;
     this.target = null;
@@ -389,6 +490,25 @@ export class Session implements TimerEntry, Chooser, Waiter {
     if (this.state === State.CLOSING || this.state === State.CLOSED) return;
     if (!resetSide.closed) resetSide.socket.reset();
     this.close(reason);
+  }
+
+  /**
+   * An exception escaped this session's handling of an engine event (a switchyard bug). It ends
+   * this pair only, counted as `internal`; the process and every other pair go on.
+   */
+  crashed(err: unknown): void {
+    const e = err as Error;
+    this.ctx.log.error(
+      { conn: this.id, code: ErrorCode.INTERNAL, err: e?.message, stack: e?.stack },
+      'exception in a connection handler; connection closed',
+    );
+    try {
+      this.abort(Ending.internal, this.client);
+    } catch {
+      // The state is beyond repair: release the sockets without the bookkeeping.
+      if (!this.client.closed) this.client.socket.destroy();
+      if (!this.server.closed) this.server.socket.destroy();
+    }
   }
 
   private finish(): void {
@@ -412,14 +532,28 @@ export class Session implements TimerEntry, Chooser, Waiter {
       case State.CLOSED:
         return 0;
       default: {
-        const halfClosed = this.client.readEnded || this.server.readEnded;
-        const limit = halfClosed ? this.ctx.halfClosedTimeoutMs : this.ctx.idleTimeoutMs;
+        const limit = this.halfClosedTimed()
+          ? this.ctx.halfClosedTimeoutMs
+          : this.ctx.idleTimeoutMs;
         return limit > 0 ? this.lastActivity + limit : 0;
       }
     }
   }
 
+  /** A side has finished and a half-closed timeout is set (`0` leaves the idle timeout in force). */
+  private halfClosedTimed(): boolean {
+    return (this.client.readEnded || this.server.readEnded) && this.ctx.halfClosedTimeoutMs > 0;
+  }
+
   expire(): void {
+    try {
+      this.expired();
+    } catch (err) {
+      this.crashed(err);
+    }
+  }
+
+  private expired(): void {
     if (this.state === State.CONNECTING) {
       this.connectFailed(Ending.connect_timeout, 'ETIMEDOUT');
       return;
@@ -427,7 +561,7 @@ export class Session implements TimerEntry, Chooser, Waiter {
     const reason =
       this.state === State.QUEUED
         ? Ending.queue_timeout
-        : this.client.readEnded || this.server.readEnded
+        : this.halfClosedTimed()
           ? Ending.half_closed_timeout
           : Ending.idle_timeout;
     this.ctx.log.debug({ conn: this.id, reason }, 'timeout');

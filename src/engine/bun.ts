@@ -1,3 +1,4 @@
+import { closeSync, openSync } from 'node:fs';
 import { ErrorCode, SwitchyardError } from '../errors.ts';
 import {
   type BunListener,
@@ -435,7 +436,24 @@ function socketOnClose(socket: BunSocket, error?: BunSystemError): void {
 
 function socketOnConnectError(socket: BunSocket, error: BunSystemError): void {
   const s = socket.data as BunEngineSocket;
-  s.fail(error.code ?? 'ECONNREFUSED', error.message);
+  const code = error.code ?? 'ECONNREFUSED';
+  s.fail(code === 'ECONNREFUSED' ? (ownShortage() ?? code) : code, error.message);
+}
+
+/**
+ * Bun (1.4) reports a connect that could not even create its socket (EMFILE, ENFILE) as
+ * ECONNREFUSED, which would blame the server for this process's shortage. Opening one descriptor
+ * tells them apart: it fails the same way when the shortage is ours. Only failed connects pay
+ * for it (an open and a close); a shortage that ended in between reads as the server's refusal.
+ */
+function ownShortage(): string | null {
+  try {
+    closeSync(openSync('/dev/null', 'r'));
+    return null;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'EMFILE' || code === 'ENFILE' ? code : null;
+  }
 }
 
 /**

@@ -157,10 +157,12 @@ export function formatMetrics(stats: SwitchyardStats): string {
   const queued = fam(B.queued);
   const queueTimeouts = fam(B.queueTimeouts);
   const queueFull = fam(B.queueFull);
+  const localErrors = fam(B.localErrors);
   for (const [backend, b] of Object.entries(stats.backends)) {
     queued.sample(B.queued.metric, { backend }, b.queued);
     queueTimeouts.sample(B.queueTimeouts.metric, { backend }, b.queueTimeouts);
     queueFull.sample(B.queueFull.metric, { backend }, b.queueFull);
+    localErrors.sample(B.localErrors.metric, { backend }, b.localErrors);
     for (const s of b.servers) {
       const l = { backend, server: s.name };
       up.sample(B.up.metric, l, s.up ? 1 : 0);

@@ -27,6 +27,7 @@ function report(accepted: number, active: number, up: boolean): SwitchyardStats 
         queued: 0,
         queueTimeouts: 0,
         queueFull: 0,
+        localErrors: 0,
         servers: [
           {
             name: 'a',

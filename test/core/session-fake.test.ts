@@ -19,7 +19,7 @@ interface Pair {
 /** A proxy on the fake engine with one client accepted and (unless `open` is false) connected. */
 async function pair(t: import('node:test').TestContext, open = true): Promise<Pair> {
   const engine = new FakeEngine();
-  const log = createLogger('silent');
+  const log = createLogger((process.env.LOG ?? 'silent') as 'silent');
   // No timeouts: nothing happens unless the test plays it.
   const backend = new Backend(singleServerBackend({ host: '127.0.0.1', port: 9 }, 0), engine, log);
   const proxy = new ProxyServer({
@@ -47,7 +47,7 @@ function state(proxy: ProxyServer): string | undefined {
 
 test('the pair forwards both ways through tryWrite when the peer takes everything', async (t) => {
   const { proxy, client, server } = await pair(t);
-  assert.deepEqual(client.ops, ['resume'], 'the client is read once the server is up');
+  assert.deepEqual(client.ops, ['resume'], 'the client is read from accept on');
   client.data('ping');
   server.data('pong');
   assert.equal(server.text(), 'ping');
@@ -91,12 +91,12 @@ test('events of an abandoned connect attempt are ignored; the retry carries the 
   first.events.onError('ECONNRESET', 'late');
   first.events.onClose();
   assert.equal(state(proxy), 'CONNECTING', 'still waiting for the second attempt');
-  assert.deepEqual(client.ops, [], 'the client is neither read nor closed');
+  assert.deepEqual(client.ops, ['resume'], 'the client is read (to see it leave), not closed');
   assert.deepEqual(proxy.stats().closed, {});
 
   second.open();
   assert.equal(state(proxy), 'READING');
-  assert.deepEqual(client.ops, ['resume']);
+  assert.deepEqual(client.ops, ['resume'], 'still reading; nothing was paused');
   client.data('hi');
   assert.equal(second.text(), 'hi');
   assert.equal(first.text(), '', 'nothing went to the abandoned socket');
@@ -163,4 +163,56 @@ test('a server ECONNRESET resets the client side', async (t) => {
   assert.deepEqual(client.ops.slice(-2), ['reset', 'destroy'], `client ops: ${client.ops}`);
   engine.settle();
   assert.deepEqual(proxy.stats().closed, { server_reset: 1 });
+});
+
+test('a server that fails abnormally (ETIMEDOUT) resets the client: truncated data never ends in FIN', async (t) => {
+  const { engine, proxy, client, server } = await pair(t);
+  server.data('part of a reply');
+  server.fail('ETIMEDOUT');
+  assert.equal(client.text(), 'part of a reply');
+  assert.ok(!client.ops.includes('fin'), 'no FIN after the truncated reply');
+  assert.deepEqual(client.ops.slice(-2), ['reset', 'destroy'], `client ops: ${client.ops}`);
+  engine.settle();
+  assert.deepEqual(proxy.stats().closed, { server_error: 1 });
+});
+
+test('an exception inside one pair’s event ends that pair as internal; the next pair flows', async (t) => {
+  const { engine, proxy, client, server } = await pair(t);
+  // An engine fault: the server socket throws from tryWrite.
+  server.tryWrite = () => {
+    throw new Error('engine bug');
+  };
+  assert.doesNotThrow(() => client.data('boom'), 'the throw stays inside the pair');
+  assert.deepEqual(client.ops.slice(-2), ['reset', 'destroy']);
+  engine.settle();
+  assert.deepEqual(proxy.stats().closed, { internal: 1 });
+  const other = engine.accept() as FakeSocket;
+  const otherServer = engine.connects.at(-1) as FakeSocket;
+  otherServer.open();
+  other.data('ping');
+  assert.equal(otherServer.text(), 'ping');
+  assert.equal(proxy.stats().active, 1);
+});
+
+test('a client that sends and half-closes before its server is up: bytes, then FIN, reach the server', async (t) => {
+  const { engine, proxy, client, server } = await pair(t, false);
+  client.data('request');
+  assert.equal(client.ops.at(-1), 'pause', 'one chunk is kept while waiting; reading stops');
+  assert.equal(proxy.stats().pool.inUse, 1);
+  client.events.onEnd();
+  assert.equal(state(proxy), 'CONNECTING', 'a half-close after a request is not leaving');
+  server.open();
+  assert.equal(server.text(), 'request');
+  assert.ok(server.ops.includes('fin'), 'the FIN follows the bytes');
+  assert.equal(proxy.stats().pool.inUse, 0);
+  assert.equal(state(proxy), 'HALF_CLOSED');
+  engine.settle();
+});
+
+test('a client that half-closes having sent nothing while waiting has left: closed at once', async (t) => {
+  const { engine, proxy, client } = await pair(t, false);
+  client.events.onEnd();
+  assert.equal(state(proxy), 'CLOSING');
+  engine.settle();
+  assert.deepEqual(proxy.stats().closed, { client_closed: 1 });
 });

@@ -66,8 +66,9 @@ export async function startBalancer(
   t: TestContext,
   config: Record<string, unknown>,
   engine: 'node' | 'bun' = ENGINES[0] ?? 'node',
+  limits: { nofile?: number } = {},
 ): Promise<BalancerProcess> {
-  const p = await spawnProxy(t, config, engine, {});
+  const p = await spawnProxy(t, config, engine, limits);
   return {
     ports: p.ports,
     port: p.port,
