@@ -40,6 +40,16 @@ import type {
  * Events the core causes (a close inside `end()`/`terminate()`, a failed connect) reach it from
  * a microtask, never from inside the call that caused them, as with Node's next-tick events: the
  * core tears a pair down with two calls in a row and expects no callback between them.
+ *
+ * Limitation, measured: a connect given up while still in progress (connect timeout, client
+ * gone) is NOT cancelled. `Bun.connect` returns only a promise, no handle to close before `open`,
+ * so the core gets its onClose at once but the descriptor stays with Bun until the connect ends:
+ * when the server accepts (then `connectOpened` ends it, and it is gone within a second, server
+ * silent or not) or the kernel gives up on the SYN, about 127 s with Linux's default
+ * tcp_syn_retries=6. With 20 connects to a listener whose backlog was full (SYNs dropped), all 20
+ * were destroyed and all 20 descriptors were still open a second later on Bun; 0 on the node
+ * engine, which closes the libuv handle under the connect. A server that drops SYNs under load
+ * thus costs the Bun engine one descriptor per timed-out attempt for up to two minutes.
  */
 export class BunEngine implements Engine {
   readonly name = 'bun' as const;
@@ -366,7 +376,8 @@ function socketOnOpen(socket: BunSocket): void {
 
 function connectOpened(s: BunEngineSocket, socket: BunSocket): void {
   if (s.closing) {
-    // The core gave up on this connect (timeout, client gone) and has had its onClose.
+    // The core gave up on this connect (timeout, client gone) and has had its onClose. Only now
+    // can it be closed: Bun gives no handle to cancel a connect in progress (see the class doc).
     socket.end();
     return;
   }

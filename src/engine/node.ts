@@ -239,6 +239,8 @@ class NodeSocket implements EngineSocket {
   eof = false;
   /** Our FIN has gone out (shutdown completed). */
   finSent = false;
+  /** A shutdown request is with libuv and has not completed: reset() cannot send an RST now. */
+  shutdownInFlight = false;
   /** close() or reset() called; `onClose` follows once libuv has closed the handle. */
   closing = false;
   private peer: { address?: string; port?: number } | null = null;
@@ -327,17 +329,31 @@ class NodeSocket implements EngineSocket {
     const req = new binding.ShutdownWrap();
     req.oncomplete = shutdownOnComplete;
     req.owner = this;
-    // libuv sends the FIN after every queued write.
+    // libuv sends the FIN after every queued write (and never inside this call).
     const err = this.handle.shutdown(req);
     if (err !== 0) this.fail(getSystemErrorName(err), 'shutdown');
+    else this.shutdownInFlight = true;
   }
 
   reset(): void {
     if (this.closing) return;
+    // uv_tcp_close_reset refuses (EINVAL) while a shutdown is in flight, and has no descriptor to
+    // set SO_LINGER on before a connect has started. A refused reset cannot be followed by a
+    // close: tcp_wrap marks the handle closing whether or not the reset worked, after which
+    // close() returns at once and onClose never comes (sessions stayed in CLOSING for good, with
+    // both descriptors). So those cases close instead: the peer then sees our FIN (it was about
+    // to go out anyway) where it would have seen an RST.
+    if (this.shutdownInFlight || this.connecting) {
+      this.destroy();
+      return;
+    }
     this.closing = true;
     this.reading = false;
-    // uv_tcp_close_reset refuses a socket already shut down; a plain close is all that is left.
-    if (this.handle.reset(handleOnClose) !== 0) this.handle.close(handleOnClose);
+    if (this.handle.reset(handleOnClose) !== 0) {
+      // Any other refusal (a setsockopt error) leaves the handle in the same state: the
+      // descriptor is lost to us, but the core must not wait for a close that cannot come.
+      process.nextTick(handleOnClose.bind(this.handle));
+    }
   }
 
   destroy(): void {
@@ -407,6 +423,7 @@ function writeOnComplete(this: WriteReq, status: number): void {
 function shutdownOnComplete(this: ShutdownReq, status: number): void {
   const socket = this.owner as NodeSocket;
   this.owner = null;
+  socket.shutdownInFlight = false;
   // A failed shutdown (the peer already reset) surfaces as a read error or a close.
   if (status !== 0 || socket.closing) return;
   socket.finSent = true;

@@ -31,7 +31,7 @@ test('activity pushes a deadline later without touching the wheel', () => {
   assert.deepEqual(fired, ['a']);
 });
 
-test('deadlines beyond the horizon are refiled until due; cancel removes in O(1)', () => {
+test('deadlines beyond the horizon are refiled until due; cancel removes the entry', () => {
   const wheel = new TimerWheel(100, 8); // horizon 700 ms
   const t0 = wheel.now;
   const fired: string[] = [];
@@ -79,4 +79,86 @@ test('on a real clock: the wheel wakes for the earliest deadline, also after sle
   // Had the wheel not re-armed for the earlier entry, it would have slept until `late`.
   assert.ok(a < 400, `soon fired at ${a} ms, before late's deadline`);
   assert.ok(b >= 400, `late fired at ${b} ms, not before its deadline`);
+});
+
+/** An entry that counts how often the wheel asks for its deadline. */
+function counted(at: number): TimerEntry & { asked: number } {
+  const e = {
+    asked: 0,
+    deadline() {
+      e.asked++;
+      return at;
+    },
+    expire() {},
+    wheelSlot: -1,
+    wheelIndex: 0,
+  };
+  return e;
+}
+
+test('schedule and cancel touch one entry (and the one moved into its place), however many are filed', () => {
+  const wheel = new TimerWheel(100, 16, { clock: () => 0 });
+  // 10,000 entries in the same slot: the worst case for anything that scans or shifts a slot.
+  const many = Array.from({ length: 10_000 }, () => counted(500));
+  for (const e of many) wheel.schedule(e);
+  const before = many.map((e) => `${e.wheelSlot}:${e.wheelIndex}`);
+  for (const e of many) e.asked = 0;
+
+  const extra = counted(500);
+  wheel.schedule(extra);
+  assert.equal(extra.asked, 1, 'schedule asks the new entry once');
+  const victim = many[1234] as TimerEntry & { asked: number };
+  const oldIndex = victim.wheelIndex;
+  wheel.cancel(victim);
+  assert.equal(victim.wheelSlot, -1);
+  // The last entry of the slot takes the cancelled one's place; nobody else moves or is asked.
+  assert.equal(extra.wheelIndex, oldIndex, 'the last entry filled the hole');
+  const moved = many.filter(
+    (e, i) => e !== victim && `${e.wheelSlot}:${e.wheelIndex}` !== before[i],
+  );
+  assert.deepEqual(moved, [], 'no other entry moved');
+  assert.equal(
+    many.reduce((n, e) => n + e.asked, 0),
+    0,
+    'no other entry was asked for its deadline',
+  );
+});
+
+test('the wheel runs on its injected clock: a wall-clock step neither fires nor freezes a timeout', (t) => {
+  let mono = 1_000_000;
+  const wheel = new TimerWheel(100, 16, { clock: () => mono });
+  const fired: string[] = [];
+  const start = wheel.now;
+  wheel.schedule(entry(() => start + 500, fired, 'a'));
+
+  const realNow = Date.now;
+  t.after(() => {
+    Date.now = realNow;
+  });
+  Date.now = () => realNow() + 3_600_000; // the wall clock jumps an hour ahead
+  mono += 200;
+  wheel.tick();
+  assert.deepEqual(fired, [], 'not fired by a wall clock an hour ahead');
+
+  Date.now = () => realNow() - 3_600_000; // and an hour back
+  mono += 400; // 600 ms on the monotonic clock: past the deadline
+  wheel.tick();
+  assert.deepEqual(fired, ['a'], 'not frozen by a wall clock an hour behind');
+});
+
+test('the default clock is monotonic: Date.now() stepping an hour moves neither `now` nor deadlines', (t) => {
+  const wheel = new TimerWheel(100, 16);
+  const fired: string[] = [];
+  const before = wheel.now;
+  wheel.schedule(entry(() => before + 60_000, fired, 'a'));
+  const realNow = Date.now;
+  t.after(() => {
+    Date.now = realNow;
+  });
+  Date.now = () => realNow() + 3_600_000;
+  const after = wheel.now;
+  // Real time between the two reads is far below the hour the wall clock stepped.
+  assert.ok(after - before < 60_000, `now moved ${after - before} ms`);
+  wheel.tick();
+  assert.deepEqual(fired, [], 'a minute-away deadline did not fire');
 });
