@@ -10,9 +10,9 @@ export async function waitForIdle(
   deadlineMs: number,
   pollMs: number = defaults.drainPollMs,
 ): Promise<boolean> {
-  const deadline = Date.now() + deadlineMs;
+  const deadline = performance.now() + deadlineMs;
   while (active() > 0) {
-    const left = deadline - Date.now();
+    const left = deadline - performance.now();
     if (left <= 0) return false;
     await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, left)));
   }

@@ -174,7 +174,7 @@ export class ProxyServer implements AcceptHandler {
     const reason = session.closeReason ?? Ending.done;
     this.closed[reason] = (this.closed[reason] ?? 0) + 1;
     if (session.connectedAt > 0) this.connectMs.observe(session.connectedAt - session.startedAt);
-    this.durationMs.observe(Date.now() - session.startedAt);
+    this.durationMs.observe(this.wheel.now - session.startedAt);
     this.connectionLog?.closed(session);
   }
 
@@ -223,7 +223,7 @@ export class ProxyServer implements AcceptHandler {
 
   /** Every live connection, for the live view ("stuck in WRITING" = a peer is not draining). */
   connections(): ConnectionRow[] {
-    const now = Date.now();
+    const now = this.wheel.now; // the clock sessions were stamped with (monotonic)
     const out: ConnectionRow[] = [];
     for (const s of this.sessions) {
       const c = s.client.held !== null;

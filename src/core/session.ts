@@ -273,12 +273,13 @@ export class Session implements TimerEntry, Chooser, Waiter {
   }
 
   /**
-   * The client sent FIN before its server was up. Having sent nothing, it has left: its place
-   * (queue or connect) frees now. Having sent bytes, it half-closed after a request: the bytes and
-   * the FIN go to the server once it is up.
+   * The client sent FIN before its server was up. While QUEUED (a wait that may be long), one
+   * that has sent nothing has left: its place frees now (HAProxy's abortonclose). Otherwise it
+   * half-closed — after a request, or with nothing to say to a server that speaks first — and the
+   * bytes and the FIN go to the server once it is up (backendOpen).
    */
   clientEndedWhileWaiting(): void {
-    if (this.early === null) this.close(Ending.client_closed);
+    if (this.early === null && this.state === State.QUEUED) this.close(Ending.client_closed);
   }
 
   // ─── Connection setup: choose a server, wait for a slot, connect, retry ───

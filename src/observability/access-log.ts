@@ -63,7 +63,7 @@ export class AccessLog implements ConnectionLog {
       backend: session.backend.name,
       server: session.tried.at(-1)?.name ?? null,
       connect_ms: connectMs,
-      duration_ms: Date.now() - session.startedAt,
+      duration_ms: session.ctx.wheel.now - session.startedAt, // monotonic: never negative
       bytes_in: session.client.bytesRead,
       bytes_out: session.server.bytesRead,
       cause: session.closeReason ?? Ending.done,

@@ -209,10 +209,13 @@ test('a client that sends and half-closes before its server is up: bytes, then F
   engine.settle();
 });
 
-test('a client that half-closes having sent nothing while waiting has left: closed at once', async (t) => {
-  const { engine, proxy, client } = await pair(t, false);
+test('a client that half-closes having sent nothing while connecting: the FIN reaches the server', async (t) => {
+  const { proxy, client, server } = await pair(t, false);
   client.events.onEnd();
-  assert.equal(state(proxy), 'CLOSING');
-  engine.settle();
-  assert.deepEqual(proxy.stats().closed, { client_closed: 1 });
+  assert.equal(state(proxy), 'CONNECTING', 'not abandoned: a server may speak first');
+  server.open();
+  assert.deepEqual(server.ops, ['fin']);
+  assert.equal(state(proxy), 'HALF_CLOSED');
+  server.data('banner');
+  assert.equal(client.text(), 'banner');
 });
