@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { BackendConfig, ServerConfig } from '../config/schema.ts';
 import type { Engine, EngineSocket, SocketEvents } from '../engine/engine.ts';
 import { LOCAL_ERROR_CODES } from '../errors.ts';
+import { LogLimiter } from '../log-limiter.ts';
 import type { BackendStats, ServerView } from '../stats.ts';
 import { formatHostPort, type HostPort } from '../units.ts';
 import { type BalanceContext, balance, hashString } from './balancer.ts';
@@ -118,14 +119,14 @@ export class Backend {
   queueFull = 0;
   /** Connects and checks that failed in this process (LOCAL_ERROR_CODES), not at a server. */
   localErrors = 0;
-  /** Monotonic time of the last local-error log line (one per second at most). */
-  private localErrorLoggedAt = Number.NEGATIVE_INFINITY;
-  private localErrorsUnlogged = 0;
+  /** The log, rate-limited per kind of line (route hook throws, local errors). */
+  private readonly limited: LogLimiter;
 
   constructor(config: BackendConfig, engine: Engine, log: Logger) {
     this.config = config;
     this.engine = engine;
     this.log = log;
+    this.limited = new LogLimiter(log);
     this.update(config);
   }
 
@@ -247,7 +248,12 @@ export class Backend {
     try {
       return route(this.routeInfo(c));
     } catch (err) {
-      this.log.error({ backend: this.name, err: (err as Error)?.message }, 'route hook threw');
+      this.limited.write(
+        'error',
+        'route_hook',
+        { backend: this.name, err: (err as Error)?.message },
+        'route hook threw',
+      );
       return undefined;
     }
   }
@@ -300,21 +306,15 @@ export class Backend {
 
   /**
    * Counts a failure of this process (out of descriptors, memory, ports) met while connecting to
-   * `server`: never evidence against the server. Logged at most once a second, with how many
-   * were not logged since.
+   * `server`: never evidence against the server. Logged through the limiter (a shortage comes in
+   * floods).
    */
   private localError(server: Server, code: string): void {
     this.localErrors++;
-    const now = performance.now();
-    if (now - this.localErrorLoggedAt < 1000) {
-      this.localErrorsUnlogged++;
-      return;
-    }
-    this.localErrorLoggedAt = now;
-    const suppressed = this.localErrorsUnlogged;
-    this.localErrorsUnlogged = 0;
-    this.log.error(
-      { backend: this.name, server: server.name, code, localErrors: this.localErrors, suppressed },
+    this.limited.write(
+      'error',
+      'local_error',
+      { backend: this.name, server: server.name, code, localErrors: this.localErrors },
       `switchyard cannot open connections (${code}); server ${server.name} is not blamed`,
     );
   }

@@ -8,6 +8,7 @@ import type {
   SocketEvents,
 } from '../engine/engine.ts';
 import { ErrorCode, SwitchyardError } from '../errors.ts';
+import { LogLimiter } from '../log-limiter.ts';
 import type { ConnectionRow, ProxyStats } from '../stats.ts';
 import { formatHostPort, type HostPort } from '../units.ts';
 import type { Backend, RouteHook } from './backend.ts';
@@ -60,6 +61,8 @@ export class ProxyServer implements AcceptHandler {
   >;
   readonly name: string;
   private readonly ctx: SessionContext;
+  /** Rate-limited lines for the paths a flood of clients can hit (accept errors, per-session warnings). */
+  private readonly limited: LogLimiter;
   private readonly wheel: TimerWheel;
   private readonly counters: StateCounters;
   private readonly pool: BufferPool;
@@ -96,11 +99,13 @@ export class ProxyServer implements AcceptHandler {
     this.wheel = new TimerWheel(defaults.timerTickMs);
     this.counters = new StateCounters(options.strictStates ?? false);
     this.pool = new BufferPool(o.bufferSize, poolCapacity(o.maxConnections));
+    this.limited = new LogLimiter(o.log);
     this.ctx = {
       pool: this.pool,
       wheel: this.wheel,
       counters: this.counters,
       log: o.log,
+      limited: this.limited,
       idleTimeoutMs: o.idleTimeoutMs,
       halfClosedTimeoutMs: o.halfClosedTimeoutMs,
       frontend: this.name,
@@ -164,7 +169,7 @@ export class ProxyServer implements AcceptHandler {
 
   acceptError(code: string): void {
     this.acceptErrors++;
-    this.options.log.warn({ code }, 'accept failed; still listening');
+    this.limited.write('warn', 'accept_error', { code }, 'accept failed; still listening');
   }
 
   private sessionClosed(session: Session): void {

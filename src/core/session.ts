@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { EngineSocket, SocketEvents } from '../engine/engine.ts';
 import { ErrorCode, LOCAL_ERROR_CODES, NOISY_CODES } from '../errors.ts';
+import type { LogLimiter } from '../log-limiter.ts';
 import {
   type Backend,
   type Chooser,
@@ -20,6 +21,8 @@ export interface SessionContext {
   readonly wheel: TimerWheel;
   readonly counters: StateCounters;
   readonly log: Logger;
+  /** The same log, rate-limited per kind of line: for the paths a flood of clients can hit. */
+  readonly limited: LogLimiter;
   readonly idleTimeoutMs: number;
   readonly halfClosedTimeoutMs: number;
   /** The frontend that accepted the sessions (for the route hook and logs). */
@@ -308,7 +311,9 @@ export class Session implements TimerEntry, Chooser, Waiter {
     const choice = this.backend.choose(this);
     if (choice === FULL) {
       if (!this.backend.enqueue(this)) {
-        this.ctx.log.warn(
+        this.ctx.limited.write(
+          'warn',
+          'queue_full',
           { conn: this.id, backend: this.backend.name, code: ErrorCode.QUEUE_FULL },
           'every server is at its limit and the queue is full; client closed',
         );
@@ -326,7 +331,9 @@ export class Session implements TimerEntry, Chooser, Waiter {
   /** Waiter: a slot freed on `server` (or, with null, no server is up any more). */
   dequeued(server: Server | null): void {
     if (server === null) {
-      this.ctx.log.warn(
+      this.ctx.limited.write(
+        'warn',
+        'no_server',
         { conn: this.id, backend: this.backend.name, code: ErrorCode.NO_SERVER },
         `no server of backend ${this.backend.name} is up; client closed`,
       );
@@ -365,7 +372,12 @@ export class Session implements TimerEntry, Chooser, Waiter {
       this.connectNext();
       return;
     }
-    this.ctx.log.info(detail, `connect to ${server.name} failed; client closed`);
+    this.ctx.limited.write(
+      'info',
+      'connect_failed',
+      detail,
+      `connect to ${server.name} failed; client closed`,
+    );
     this.close(reason);
   }
 
@@ -436,7 +448,12 @@ export class Session implements TimerEntry, Chooser, Waiter {
     if (NOISY_CODES.has(code)) {
       log.debug({ conn: this.id, side: side.name, code }, 'peer went away');
     } else {
-      log.warn({ conn: this.id, side: side.name, code, err: message }, `${side.name} socket error`);
+      this.ctx.limited.write(
+        'warn',
+        'socket_error',
+        { conn: this.id, side: side.name, code, err: message },
+        `${side.name} socket error`,
+      );
     }
     // A reset or failure on one side resets the other, so neither end mistakes it for a clean
     // finish (a FIN after truncated data would read as a complete reply).
@@ -468,7 +485,12 @@ export class Session implements TimerEntry, Chooser, Waiter {
     if (this.state === State.CLOSING || this.state === State.CLOSED) return;
     this.closeReason = reason;
     if (reason === Ending.internal) {
-      this.ctx.log.error({ conn: this.id, code: ErrorCode.INTERNAL, detail }, 'bug');
+      this.ctx.limited.write(
+        'error',
+        'internal',
+        { conn: this.id, code: ErrorCode.INTERNAL, detail },
+        'bug',
+      );
     }
     if (this.state === State.QUEUED) this.backend.dequeue(this, reason === Ending.queue_timeout);
     transition(this, State.CLOSING, this.ctx.counters);
@@ -499,7 +521,9 @@ export class Session implements TimerEntry, Chooser, Waiter {
    */
   crashed(err: unknown): void {
     const e = err as Error;
-    this.ctx.log.error(
+    this.ctx.limited.write(
+      'error',
+      'internal',
       { conn: this.id, code: ErrorCode.INTERNAL, err: e?.message, stack: e?.stack },
       'exception in a connection handler; connection closed',
     );
