@@ -1,3 +1,4 @@
+import type { Config } from '../config/schema.ts';
 import {
   BACKEND_STATS,
   FRONTEND_STATS,
@@ -7,11 +8,11 @@ import {
 } from '../stats.ts';
 
 /** Each declared number's merge, by field name (src/stats.ts declares every one). */
-const MERGE = new Map<string, Merge>(
-  [...Object.entries(FRONTEND_STATS), ...Object.entries(BACKEND_STATS)].map(
-    ([key, d]: [string, StatDeclaration]) => [key, d.merge],
-  ),
-);
+const DECLARED: [string, StatDeclaration][] = [
+  ...Object.entries(FRONTEND_STATS),
+  ...Object.entries(BACKEND_STATS),
+];
+const MERGE = new Map<string, Merge>(DECLARED.map(([key, d]) => [key, d.merge]));
 
 /** Numbers that are settings, the same in every worker: taken from the first, never summed. */
 const SETTINGS: ReadonlySet<string> = new Set(
@@ -77,4 +78,65 @@ function mergeList(into: Tree[], from: readonly Tree[]): Tree[] {
     }
   }
   return into;
+}
+
+/**
+ * Gauges say how things are now, so a dead worker's leave the sum with it: every number src/stats.ts
+ * declares a gauge (live connections, a server's `active`, a backend's `queued`, the pool's
+ * buffers) and every per-state count (`states`, except `illegal`, which counts moves).
+ */
+const GAUGES: ReadonlySet<string> = new Set(
+  DECLARED.filter(([, d]) => d.type === 'gauge').map(([key]) => key),
+);
+
+/**
+ * What a dead worker leaves in the sum: its counters as they were in its last report (accepted,
+ * closed by reason, bytes, checks, histograms, ...), its gauges at 0, and no say in whether a
+ * server is up (`up: true`, which changes nothing in an AND). Sum it after the live workers'
+ * reports, so their settings and names come first.
+ */
+export function countersOf(report: SwitchyardStats): SwitchyardStats {
+  return withoutGauges(report as unknown as Tree, false) as unknown as SwitchyardStats;
+}
+
+function withoutGauges(from: Tree, inStates: boolean): Tree {
+  const out: Tree = {};
+  for (const [key, value] of Object.entries(from)) {
+    if (typeof value === 'number') {
+      out[key] = (inStates ? key !== 'illegal' : GAUGES.has(key)) ? 0 : value;
+    } else if (typeof value === 'boolean') {
+      out[key] = key === 'up' ? true : value;
+    } else if (Array.isArray(value)) {
+      out[key] = value.map((v) =>
+        typeof v === 'object' && v !== null ? withoutGauges(v as Tree, false) : v,
+      );
+    } else if (typeof value === 'object' && value !== null) {
+      out[key] = withoutGauges(value as Tree, key === 'states');
+    } else {
+      out[key] = value;
+    }
+  }
+  return out;
+}
+
+/**
+ * Drops the frontends, backends and servers that `config` no longer names: after a reload has
+ * removed one from every worker, its old totals would otherwise stay listed for good.
+ */
+export function keepConfigured(
+  stats: SwitchyardStats,
+  config: Pick<Config, 'frontends' | 'backends'>,
+): SwitchyardStats {
+  const frontends = new Set(config.frontends.map((f) => f.name));
+  const servers = new Map(
+    config.backends.map((b) => [b.name, new Set(b.servers.map((s) => s.name))]),
+  );
+  const out: SwitchyardStats = { frontends: {}, backends: {} };
+  for (const [name, f] of Object.entries(stats.frontends))
+    if (frontends.has(name)) out.frontends[name] = f;
+  for (const [name, b] of Object.entries(stats.backends)) {
+    const names = servers.get(name);
+    if (names) out.backends[name] = { ...b, servers: b.servers.filter((s) => names.has(s.name)) };
+  }
+  return out;
 }

@@ -9,8 +9,10 @@ import type { ConnectionRow, SwitchyardStats } from '../stats.ts';
 export const WORKER_ENV = 'SWITCHYARD_WORKER';
 
 export type ToWorker =
-  /** Send a report now. */
+  /** Send a report (stats) now. */
   | { type: 'report' }
+  /** List every live connection, answering with the same id. */
+  | { type: 'connections'; id: number }
   /** Apply this config (validated by the supervisor already). */
   | { type: 'reload'; config: Config }
   /** Stop accepting and drain for up to deadlineMs, then exit 0. */
@@ -21,5 +23,8 @@ export type ToWorker =
 export type FromWorker =
   /** Every frontend listens. */
   | { type: 'ready'; ports: Record<string, number> }
-  | { type: 'report'; stats: SwitchyardStats; connections: ConnectionRow[] }
+  /** Every workerReportMs and when asked: counters only, small whatever the connections. */
+  | { type: 'report'; stats: SwitchyardStats }
+  /** The answer to a `connections` request (only then: 4,000 rows a second cost 1-3 % CPU). */
+  | { type: 'connections'; id: number; connections: ConnectionRow[] }
   | { type: 'reloaded'; error?: string };

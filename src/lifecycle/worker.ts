@@ -20,7 +20,8 @@ export interface WorkerOptions {
 
 /**
  * Runs `config` as one worker of a supervisor: binds every frontend with SO_REUSEPORT, reports
- * stats and connections over IPC (every defaults.workerReportMs and on request), and takes
+ * its stats over IPC (every defaults.workerReportMs and on request) and its connections on
+ * request only, and takes
  * reload, stop and exit orders from the supervisor. SIGINT and SIGHUP are ignored here: a
  * terminal sends them to the whole process group, and the supervisor passes them on itself.
  * SIGTERM (systemd sends it to every process of the unit) starts the same drain as a stop order.
@@ -42,8 +43,7 @@ export async function runWorker(config: Config, options: WorkerOptions): Promise
   const send = (message: FromWorker) => {
     if (process.connected) process.send?.(message);
   };
-  const report = () =>
-    send({ type: 'report', stats: handle.stats(), connections: handle.connections() });
+  const report = () => send({ type: 'report', stats: handle.stats() });
   const ports = () =>
     Object.fromEntries(Object.entries(handle.addresses()).map(([name, a]) => [name, a.port]));
   const timer = defaults.workerReportMs > 0 ? setInterval(report, defaults.workerReportMs) : null;
@@ -70,6 +70,8 @@ export async function runWorker(config: Config, options: WorkerOptions): Promise
     };
     process.on('message', function workerOnMessage(message: ToWorker) {
       if (message.type === 'report') report();
+      else if (message.type === 'connections')
+        send({ type: 'connections', id: message.id, connections: handle.connections() });
       else if (message.type === 'reload') reload(message.config);
       else if (message.type === 'stop') stop(message.deadlineMs);
       else if (message.type === 'exit-now') resolve(1);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SwitchyardStats } from '../../src/api.ts';
-import { sumStats } from '../../src/core/aggregate.ts';
+import { countersOf, keepConfigured, sumStats } from '../../src/core/aggregate.ts';
 
 function report(accepted: number, active: number, up: boolean): SwitchyardStats {
   return {
@@ -95,4 +95,38 @@ test('worker histograms sum bucket by bucket, bounds kept', () => {
   assert.equal(h?.connectMs.count, 21);
   assert.equal(h?.connectMs.sumMs, 27);
   assert.deepEqual(h?.durationMs.counts, [11, 0, 0]);
+});
+
+test("a dead worker's counters stay in the sum, its gauges and its health vote leave", () => {
+  const dead = report(10, 2, false);
+  (dead.frontends.web as SwitchyardStats['frontends'][string]).states.illegal = 1;
+  (dead.frontends.web as SwitchyardStats['frontends'][string]).states.CONNECTED = 2;
+  const sum = sumStats([report(5, 1, true), countersOf(dead)]);
+  const web = sum.frontends.web;
+  assert.ok(web);
+  assert.equal(web.accepted, 15, 'counters kept');
+  assert.equal(web.closed.done, 12);
+  assert.equal(web.bytesOut, 300);
+  assert.equal(web.states.illegal, 1, 'illegal moves are a counter');
+  assert.equal(web.active, 1, 'only the live worker is active');
+  assert.equal(web.states.CONNECTED ?? 0, 0);
+  assert.equal(web.pool.inUse, 2);
+  assert.equal(web.pool.capacity, 2048, "the dead worker's pool is gone");
+  assert.equal(web.pool.bufferSize, 16384);
+  const a = sum.backends.app?.servers[0];
+  assert.ok(a);
+  assert.equal(a.connections, 15);
+  assert.equal(a.checkFailures, 5);
+  assert.equal(a.active, 1);
+  assert.equal(a.up, true, 'a dead worker has no say in health');
+  assert.equal(a.weight, 3);
+});
+
+test('a reload that removes a frontend or server drops its retired totals', () => {
+  const kept = keepConfigured(countersOf(report(10, 2, true)), {
+    frontends: [],
+    backends: [{ name: 'app', servers: [] }],
+  } as unknown as Parameters<typeof keepConfigured>[1]);
+  assert.deepEqual(kept.frontends, {});
+  assert.deepEqual(kept.backends.app?.servers, []);
 });
