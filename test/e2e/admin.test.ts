@@ -134,3 +134,55 @@ test('--admin on a port in use: exits 1 naming SWITCHYARD_ERR_ADMIN_LISTEN_FAILE
   assert.equal(code, 1);
   assert.match(stderr, /SWITCHYARD_ERR_ADMIN_LISTEN_FAILED/);
 });
+
+for (const engine of ENGINES) {
+  test(`--workers 2 --admin (${engine}): /api/connections lists every worker's live connections`, async (t) => {
+    const backend = await startEchoServer(t);
+    const probe = await import('node:net');
+    const free = probe.createServer();
+    free.listen(0, '127.0.0.1');
+    await once(free, 'listening');
+    const port = (free.address() as import('node:net').AddressInfo).port;
+    free.close();
+    const child = spawn(
+      process.execPath,
+      [BIN, '--listen', `127.0.0.1:${port}`, '--backend', `127.0.0.1:${backend.port}`].concat([
+        '--workers',
+        '2',
+        '--admin',
+        '0',
+        '--engine',
+        engine,
+      ]),
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, SWITCHYARD_ADMIN_TOKEN: TOKEN },
+      },
+    );
+    t.after(() => child.kill('SIGKILL'));
+    const logs: Record<string, unknown>[] = [];
+    createInterface({ input: child.stderr }).on('line', (l) => logs.push(JSON.parse(l)));
+    await waitFor(
+      () => logs.filter((l) => l.listen).length >= 2 && logs.some((l) => l.admin),
+      20_000,
+      'both workers and the admin server to listen',
+    );
+    const adminAt = String(logs.find((l) => l.msg === 'admin server listening')?.admin);
+    const held: import('node:net').Socket[] = [];
+    for (let i = 0; i < 8; i++) {
+      const c = await connect(port);
+      c.write('x');
+      await once(c, 'data');
+      held.push(c);
+    }
+    t.after(() => {
+      for (const c of held) c.destroy();
+    });
+    const auth = { Authorization: `Bearer ${TOKEN}` };
+    const rows = (await (
+      await fetch(`http://${adminAt}/api/connections`, { headers: auth })
+    ).json()) as { worker: number; state: string }[];
+    assert.equal(rows.length, 8, 'asked of the workers, not an empty cache');
+    assert.ok(rows.every((r) => r.worker === 1 || r.worker === 2));
+  });
+}
