@@ -3,6 +3,7 @@ import { type ProxyHandle, startValidated } from '../api.ts';
 import type { Config } from '../config/schema.ts';
 import type { EngineName } from '../engine/engine.ts';
 import { createEngine } from '../engine/select.ts';
+import { reopenLogFiles } from '../log-writer.ts';
 import { readReloadConfig } from './reload.ts';
 import { checkNofile } from './rlimit.ts';
 import { untilStopped } from './signals.ts';
@@ -119,6 +120,11 @@ async function supervise(config: Config, options: RunOptions): Promise<number> {
         return supervisor.stop(options.drainTimeoutMs).then(() => log.info('stopped'));
       },
       abort: () => supervisor.exitNow(),
+      // The access logs are the workers': each reopens its own; the supervisor its process log.
+      reopenLogs: () => {
+        reopenLogFiles();
+        supervisor.signalWorkers('SIGUSR1');
+      },
       hangup: () => {
         reloadFile(options, async (next) => supervisor.reload(next)).catch((err: Error) =>
           log.error({ err: err.message }, 'reload failed; the running config stays'),

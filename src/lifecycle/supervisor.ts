@@ -51,6 +51,8 @@ interface Slot extends WorkerInfo {
   connections: WorkerConnection[];
   /** The reload count when it was spawned: a reload since then is sent to it once it is ready. */
   configVersion: number;
+  /** performance.now() at its spawn: its uptime, on a clock a wall-clock step does not move. */
+  spawnedAt: number;
 }
 
 /**
@@ -90,6 +92,7 @@ export class Supervisor {
         ready: false,
         restarts: 0,
         startedAt: 0,
+        spawnedAt: 0,
         child: null,
         delayMs: defaults.restartBackoffMs,
         restartTimer: null,
@@ -134,6 +137,11 @@ export class Supervisor {
   stats(): SwitchyardStats {
     const live = this.slots.flatMap((s) => (s.stats && s.child ? [s.stats] : []));
     return sumStats([...live, this.retired]);
+  }
+
+  /** Sends `signal` to every running worker (SIGUSR1: each reopens its access log). */
+  signalWorkers(signal: NodeJS.Signals): void {
+    for (const slot of this.slots) slot.child?.kill(signal);
   }
 
   /**
@@ -366,6 +374,7 @@ export class Supervisor {
     const [runtime, ...script] = this.options.command ?? [process.execPath, process.argv[1] ?? ''];
     slot.ready = false;
     slot.startedAt = Date.now();
+    slot.spawnedAt = performance.now();
     slot.stats = null;
     slot.connections = [];
     slot.configVersion = this.configVersion;
@@ -455,7 +464,7 @@ export class Supervisor {
       }
       return;
     }
-    const upMs = Date.now() - slot.startedAt;
+    const upMs = performance.now() - slot.spawnedAt;
     if (upMs >= defaults.restartResetMs) slot.delayMs = defaults.restartBackoffMs;
     const delayMs = slot.delayMs;
     slot.delayMs = Math.min(Math.max(delayMs * 2, 1), defaults.restartBackoffMaxMs);

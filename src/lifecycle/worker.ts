@@ -3,6 +3,7 @@ import { type ProxyHandle, startValidated } from '../api.ts';
 import type { Config } from '../config/schema.ts';
 import { defaults } from '../defaults.ts';
 import type { Engine } from '../engine/engine.ts';
+import { reopenLogFiles } from '../log-writer.ts';
 import { type FromWorker, type ToWorker, WORKER_ENV } from './messages.ts';
 
 /** This process's worker id, or null when it is not a worker. */
@@ -22,7 +23,8 @@ export interface WorkerOptions {
  * Runs `config` as one worker of a supervisor: binds every frontend with SO_REUSEPORT, reports
  * its stats over IPC (every defaults.workerReportMs and on request) and its connections on
  * request only, and takes
- * reload, stop and exit orders from the supervisor. SIGINT and SIGHUP are ignored here: a
+ * reload, stop and exit orders from the supervisor. SIGUSR1 reopens the log files (the supervisor
+ * passes it on). SIGINT and SIGHUP are ignored here: a
  * terminal sends them to the whole process group, and the supervisor passes them on itself.
  * SIGTERM (systemd sends it to every process of the unit) starts the same drain as a stop order.
  * Resolves with the exit code: 1 if it could not start, 0 after a drain, 1 when told to exit at
@@ -82,6 +84,11 @@ export async function runWorker(config: Config, options: WorkerOptions): Promise
     });
     process.on('SIGINT', function workerOnSigint() {});
     process.on('SIGHUP', function workerOnSighup() {});
+    // The supervisor passes logrotate's SIGUSR1 on: reopen this worker's access log file.
+    process.on('SIGUSR1', function workerOnSigusr1() {
+      log.info('SIGUSR1: reopening the log files');
+      reopenLogFiles();
+    });
     process.on('SIGTERM', function workerOnSigterm() {
       stop(options.drainTimeoutMs);
     });
