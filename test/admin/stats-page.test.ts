@@ -3,8 +3,10 @@
 // a connection from the page. Saves test-artifacts/stats-page.png.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import type net from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { closedWithin, connect } from '../support/clients.ts';
 import { ROOT } from '../support/proc.ts';
 import { startBalancer } from '../support/proxy-process.ts';
 import { startNamedServer, whoAnswers } from '../support/servers.ts';
@@ -68,6 +70,65 @@ test('stats page: frontends, backends, servers in colour, live counters', async 
   );
   assert.equal(await row('alpha').locator('td[data-field="connections"]').textContent(), '3');
 
+  // Held connections in the table: filtered by server on the page, closed from the page.
+  const held = [await connect(p.port), await connect(p.port)];
+  t.after(() => {
+    for (const s of held) s.destroy();
+  });
+  const rows = page.locator('#connections tbody tr');
+  await page.waitForFunction(
+    () => document.querySelectorAll('#connections tbody tr').length === 2,
+    undefined,
+    { timeout: 5000 },
+  );
+  await page.selectOption('#f-server', 'charlie');
+  await page.waitForFunction(
+    () => document.getElementById('range')?.textContent === '0–0 of 0',
+    undefined,
+    { timeout: 5000 },
+  );
+  assert.equal(await rows.count(), 0);
+  await page.selectOption('#f-server', 'alpha');
+  await rows.nth(1).waitFor();
+  const closing = held[1] as net.Socket;
+  const id = await page
+    .locator(`#connections tbody tr:has(td:text-is("127.0.0.1:${closing.localPort}"))`)
+    .getAttribute('data-id');
+  assert.ok(id, 'the page lists the client by its address');
+  await page.locator(`#connections tbody tr[data-id="${id}"] button.close`).click();
+  await closedWithin(closing, 3000);
+  await page.waitForFunction(
+    () =>
+      document.querySelector('#closed tr[data-reason="killed"] td[data-field="recent"]')
+        ?.textContent === '1',
+    undefined,
+    { timeout: 5000 },
+  );
+  assert.equal(await rows.count(), 1);
+
   mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });
   await page.screenshot({ path: join(ROOT, 'test-artifacts', 'stats-page.png'), fullPage: true });
+});
+
+test('stats page: without the token in its URL it asks for it, once', async (t) => {
+  const a = await startNamedServer(t, 'alpha');
+  const p = await startBalancer(t, {
+    frontends: [{ name: 'web', listen: '127.0.0.1:0', backend: 'app' }],
+    backends: [{ name: 'app', servers: [{ name: 'alpha', address: `127.0.0.1:${a.port}` }] }],
+    admin: { listen: 0, token: TOKEN },
+  });
+  const browser = await launchChromium(t);
+  const page = await browser.newPage();
+  const asked: string[] = [];
+  page.on('dialog', (dialog) => {
+    asked.push(dialog.message());
+    void dialog.accept(TOKEN);
+  });
+  await page.goto(`http://127.0.0.1:${p.admin}/`);
+  await page.locator('tr[data-frontend="web"]').waitFor({ timeout: 5000 });
+  assert.deepEqual(asked, ['switchyard admin token']);
+  // Kept for the tab's session: a reload does not ask again.
+  await page.reload();
+  await page.locator('tr[data-frontend="web"]').waitFor({ timeout: 5000 });
+  assert.equal(asked.length, 1);
 });
