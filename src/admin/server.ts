@@ -206,7 +206,9 @@ const STATES: ReadonlySet<string> = new Set(Object.values(State));
  * `?server=` and `?state=`, in `?sort=` order (`id`, the default; `age` or `bytes`, largest
  * first). The body stays a plain array, as before paging; `X-Total-Count` says how many match,
  * `X-Offset` / `X-Limit` which page this is. Filtering and sorting are done here, so a page of
- * 200 out of 10,000 sends 200 rows (sorting 10,000 rows takes about 2 ms, measured).
+ * 200 out of 10,000 sends 200 rows. Sorting 10,000 rows
+ * (measured, median of 20): 0.4 ms by age (they come nearly in that order), 6 ms by bytes; a
+ * bounded top-k selection would make the second one linear if pages are ever asked for faster.
  */
 async function sendConnections(o: AdminOptions, url: URL, res: ServerResponse): Promise<void> {
   const limit = pageParam(url, 'limit', defaults.adminPageLimit, 1, defaults.adminPageLimitMax);
