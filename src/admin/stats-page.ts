@@ -150,14 +150,16 @@ export const STATS_PAGE = `<!doctype html>
       const given = prompt('switchyard admin token');
       if (given) { token = given; sessionStorage.setItem('switchyard-token', given); }
       return Boolean(given);
-    }).finally(() => setTimeout(() => { asking = null; }, 0));
+    }).finally(() => { asking = null; });
     return asking;
   }
   async function api(path, method) {
     for (let attempt = 0; ; attempt++) {
+      const sent = token;
       const r = await fetch(path, { method: method || 'GET', cache: 'no-store',
-        headers: token ? { Authorization: 'Bearer ' + token } : {} });
-      if (r.status === 401 && attempt === 0 && await askToken()) continue;
+        headers: sent ? { Authorization: 'Bearer ' + sent } : {} });
+      // Requests sent together all get 401: one asks, the others retry with what it was given.
+      if (r.status === 401 && attempt === 0 && (token !== sent || await askToken())) continue;
       if (r.status === 401) throw new Error('the admin server wants its token: open /?token=TOKEN');
       if (!r.ok && r.status !== 404) throw new Error(path + ': ' + r.status);
       return r;
