@@ -14,7 +14,16 @@ import { runtimeEngineName } from './engine/select.ts';
 import { ConfigError, ErrorCode, SwitchyardError } from './errors.ts';
 import { handOff } from './lifecycle/handoff.ts';
 import { runProcess } from './lifecycle/run.ts';
-import { createLogger, EXIT_FLUSH_MS, flushLogs, LOG_LEVELS, type LogLevel } from './log.ts';
+import {
+  createLogger,
+  EXIT_FLUSH_MS,
+  flushLogs,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevel,
+  setLogFormat,
+} from './log.ts';
 import {
   bufferSizeProblem,
   type HostPort,
@@ -35,6 +44,8 @@ export interface CliSettings {
   idleTimeoutMs: number;
   halfClosedTimeoutMs: number;
   logLevel: LogLevel;
+  /** --log-format: auto (pretty on a terminal), json or pretty. */
+  logFormat: LogFormat;
   engine: EngineName;
   workers: number;
   drainTimeoutMs: number;
@@ -52,6 +63,7 @@ export type CliCommand =
       /** --check: validate and exit, bind nothing. */
       check: boolean;
       logLevel: LogLevel;
+      logFormat: LogFormat;
       engine: EngineName;
       workers: number;
       drainTimeoutMs: number;
@@ -87,6 +99,7 @@ export function parseCli(argv: string[]): CliCommand {
         'idle-timeout': { type: 'string' },
         'half-closed-timeout': { type: 'string' },
         'log-level': { type: 'string' },
+        'log-format': { type: 'string' },
         engine: { type: 'string' },
         admin: { type: 'string' },
         'access-log': { type: 'string' },
@@ -108,6 +121,12 @@ export function parseCli(argv: string[]): CliCommand {
       throw invalid('--log-level', `expected one of ${LOG_LEVELS.join(', ')}, got "${v}"`);
     }
     return v as LogLevel;
+  });
+  const logFormat = optional(str('log-format'), 'auto' as LogFormat, (v) => {
+    if (!(LOG_FORMATS as readonly string[]).includes(v)) {
+      throw invalid('--log-format', `expected one of ${LOG_FORMATS.join(', ')}, got "${v}"`);
+    }
+    return v as LogFormat;
   });
   const engine = optional(str('engine'), runtimeEngineName(), (v) => {
     if (v !== 'node' && v !== 'bun') throw invalid('--engine', `expected node or bun, got "${v}"`);
@@ -132,6 +151,7 @@ export function parseCli(argv: string[]): CliCommand {
       file: configFile,
       check: values.check === true,
       logLevel,
+      logFormat,
       engine,
       workers,
       drainTimeoutMs,
@@ -172,6 +192,7 @@ export function parseCli(argv: string[]): CliCommand {
       idleTimeoutMs: duration('idle-timeout', defaults.idleTimeoutMs),
       halfClosedTimeoutMs: duration('half-closed-timeout', defaults.halfClosedTimeoutMs),
       logLevel,
+      logFormat,
       engine,
       workers,
       drainTimeoutMs,
@@ -236,7 +257,7 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
     process.stdout.write(`${versionText()}\n`);
     return 0;
   }
-  const { logLevel, engine, workers, drainTimeoutMs } =
+  const { logLevel, logFormat, engine, workers, drainTimeoutMs } =
     command.kind === 'run' ? command.settings : command;
   if (command.check) {
     // Checked on this runtime whatever --engine says: validation does not depend on the engine.
@@ -247,6 +268,7 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
   if (engine !== runtimeEngineName()) return handOff(engine, argv);
   const valid = config as Config;
   const configFile = command.kind === 'run-config' ? command.file : null;
+  setLogFormat(logFormat); // the access log, opened later by createProxy, follows it too
   const log = createLogger(logLevel);
   // The admin server runs where every connection is seen: here, not in each worker.
   let stopAdmin: Promise<() => Promise<void>> = Promise.resolve(async () => {});

@@ -9,14 +9,19 @@
  * beyond loopback without a token.
  */
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { State } from '../core/state.ts';
 import { defaults } from '../defaults.ts';
 import { ErrorCode, SwitchyardError } from '../errors.ts';
 import { formatMetrics, METRICS_CONTENT_TYPE } from '../observability/metrics.ts';
+import type { ConnectionRow } from '../stats.ts';
 import { formatHostPort, type HostPort, isLoopbackHost } from '../units.ts';
-import { bearerMatches, sameSecret } from './auth.ts';
+import { bearerMatches } from './auth.ts';
+import { History } from './history.ts';
 import type { StatsSource } from './source.ts';
 import { STATS_PAGE } from './stats-page.ts';
 
@@ -48,6 +53,7 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
       `admin server refuses ${where} without a token: not a loopback address`,
     );
   }
+  const history = new History(options.source);
   const server = http.createServer(
     {
       headersTimeout: defaults.adminHeadersTimeoutMs,
@@ -57,7 +63,7 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
       connectionsCheckingInterval: 1_000,
     },
     (req, res) => {
-      handle(options, req, res).catch((err: unknown) => {
+      handle(options, history, req, res).catch((err: unknown) => {
         options.log.error({ err: (err as Error).message, url: req.url }, 'admin request failed');
         if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
         else res.destroy();
@@ -85,9 +91,11 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
     );
   }
   const a = server.address() as AddressInfo;
+  history.start();
   return {
     address: { host: a.address, port: a.port },
     close: async () => {
+      history.stop();
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeAllConnections?.();
       await closed;
@@ -95,15 +103,61 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
   };
 }
 
-async function handle(o: AdminOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/**
+ * What a browser loads before it can hold a token: the page and its charting library. They hold
+ * no data (every number comes from /api/, which needs the token), so they are served without
+ * one: the page then takes the token from its own URL (`/?token=`) or asks for it.
+ */
+const PUBLIC: Record<string, () => { type: string; body: string | Buffer; cache: string }> = {
+  '/': () => ({ type: 'text/html; charset=utf-8', body: STATS_PAGE, cache: 'no-store' }),
+  '/assets/uplot.js': () => ({
+    type: 'text/javascript; charset=utf-8',
+    body: asset('uplot/dist/uPlot.iife.min.js'),
+    cache: 'max-age=86400',
+  }),
+  '/assets/uplot.css': () => ({
+    type: 'text/css; charset=utf-8',
+    body: asset('uplot/dist/uPlot.min.css'),
+    cache: 'max-age=86400',
+  }),
+};
+
+const assets = new Map<string, Buffer>();
+/** A file of an installed package (uPlot), read once and kept: 50 KiB, no CDN. */
+function asset(name: string): Buffer {
+  let body = assets.get(name);
+  if (body === undefined) {
+    body = readFileSync(createRequire(import.meta.url).resolve(name));
+    assets.set(name, body);
+  }
+  return body;
+}
+
+async function handle(
+  o: AdminOptions,
+  history: History,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://admin');
   const path = url.pathname;
-  if (o.token !== undefined && !authorized(o.token, req, url)) {
+  const method = req.method ?? 'GET';
+  const open = PUBLIC[path];
+  if (open !== undefined && (method === 'GET' || method === 'HEAD')) {
+    const { type, body, cache } = open();
+    res.writeHead(200, {
+      'Content-Type': type,
+      'Content-Length': Buffer.byteLength(body),
+      'Cache-Control': cache,
+    });
+    res.end(method === 'HEAD' ? undefined : body);
+    return;
+  }
+  if (o.token !== undefined && !bearerMatches(req.headers.authorization, o.token)) {
     res.setHeader('WWW-Authenticate', 'Bearer');
     send(res, 401, 'text/plain', 'unauthorized\n');
     return;
   }
-  const method = req.method ?? 'GET';
   if (method === 'DELETE') {
     const m = /^\/api\/connections\/(\d+)$/.exec(path);
     if (!m) return send(res, 404, 'text/plain', 'not found\n');
@@ -131,17 +185,30 @@ async function handle(o: AdminOptions, req: IncomingMessage, res: ServerResponse
       return sendConnections(o, url, res);
     case '/api/backends':
       return sendJson(res, 200, Object.values((await o.source.stats()).backends));
-    case '/':
-      return send(res, 200, 'text/html; charset=utf-8', STATS_PAGE);
+    case '/api/history':
+      return sendJson(res, 200, history.view());
     default:
       return send(res, 404, 'text/plain', 'not found\n');
   }
 }
 
+/** `?sort=` of /api/connections: the connection id (oldest first), or the largest first. */
+const SORTS = {
+  id: null,
+  age: (a: ConnectionRow, b: ConnectionRow) => b.ageMs - a.ageMs,
+  bytes: (a: ConnectionRow, b: ConnectionRow) => b.bytesIn + b.bytesOut - (a.bytesIn + a.bytesOut),
+} as const;
+const STATES: ReadonlySet<string> = new Set(Object.values(State));
+
 /**
  * One page of the live connections: `?limit=` rows (default adminPageLimit, at most
- * adminPageLimitMax) from `?offset=` (default 0). The body stays a plain array, as before paging;
- * `X-Total-Count` says how many there are, `X-Offset` / `X-Limit` which page this is.
+ * adminPageLimitMax) from `?offset=` (default 0), optionally only those of `?frontend=`,
+ * `?server=` and `?state=`, in `?sort=` order (`id`, the default; `age` or `bytes`, largest
+ * first). The body stays a plain array, as before paging; `X-Total-Count` says how many match,
+ * `X-Offset` / `X-Limit` which page this is. Filtering and sorting are done here, so a page of
+ * 200 out of 10,000 sends 200 rows. Sorting 10,000 rows
+ * (measured, median of 20): 0.4 ms by age (they come nearly in that order), 6 ms by bytes; a
+ * bounded top-k selection would make the second one linear if pages are ever asked for faster.
  */
 async function sendConnections(o: AdminOptions, url: URL, res: ServerResponse): Promise<void> {
   const limit = pageParam(url, 'limit', defaults.adminPageLimit, 1, defaults.adminPageLimitMax);
@@ -149,11 +216,33 @@ async function sendConnections(o: AdminOptions, url: URL, res: ServerResponse): 
   if (typeof limit === 'string' || typeof offset === 'string') {
     return send(res, 400, 'text/plain', `${typeof limit === 'string' ? limit : offset}\n`);
   }
-  const all = await o.source.connections();
-  res.setHeader('X-Total-Count', String(all.length));
+  const sort = url.searchParams.get('sort') ?? 'id';
+  if (!Object.hasOwn(SORTS, sort)) {
+    return send(res, 400, 'text/plain', `sort: expected one of ${Object.keys(SORTS).join(', ')}\n`);
+  }
+  const frontend = url.searchParams.get('frontend');
+  const server = url.searchParams.get('server');
+  const state = url.searchParams.get('state');
+  if (state !== null && !STATES.has(state)) {
+    return send(res, 400, 'text/plain', `state: expected one of ${[...STATES].join(', ')}\n`);
+  }
+  let rows = await o.source.connections();
+  const filtered = frontend !== null || server !== null || state !== null;
+  if (filtered) {
+    rows = rows.filter(
+      (c) =>
+        (frontend === null || c.frontend === frontend) &&
+        (server === null || c.server === server) &&
+        (state === null || c.state === state),
+    );
+  }
+  const compare = SORTS[sort as keyof typeof SORTS];
+  // Sorted in place only when filtering made a copy: the source's array may be kept (a supervisor's).
+  if (compare !== null) rows = (filtered ? rows : [...rows]).sort(compare);
+  res.setHeader('X-Total-Count', String(rows.length));
   res.setHeader('X-Offset', String(offset));
   res.setHeader('X-Limit', String(limit));
-  sendJson(res, 200, all.slice(offset, offset + limit));
+  sendJson(res, 200, rows.slice(offset, offset + limit));
 }
 
 /** A whole-number query parameter in [min, max], its fallback when absent, or the reason it is bad. */
@@ -171,13 +260,6 @@ function pageParam(
     return `${name}: expected a whole number from ${min} to ${max}`;
   }
   return n;
-}
-
-/** The header's bearer token, or for the page alone, `?token=` (a browser cannot set headers on a link). */
-function authorized(token: string, req: IncomingMessage, url: URL): boolean {
-  if (bearerMatches(req.headers.authorization, token)) return true;
-  const fromQuery = url.searchParams.get('token');
-  return url.pathname === '/' && fromQuery !== null && sameSecret(fromQuery, token);
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string): void {

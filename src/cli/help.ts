@@ -89,6 +89,11 @@ function groups(): [title: string, options: Option[]][] {
       'Logging',
       [
         ['--log-level LEVEL', LOG_LEVELS.join('|'), defaults.logLevel],
+        [
+          '--log-format FORMAT',
+          'json, pretty, or auto: short human lines on a terminal, else JSON',
+          'auto',
+        ],
         ['--access-log FILE|stdout|off', 'one JSON line per closed connection', defaults.accessLog],
       ],
     ],

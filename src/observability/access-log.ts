@@ -9,6 +9,7 @@ import { Ending, type Rejection } from '../core/ending.ts';
 import type { ConnectionLog } from '../core/proxy.ts';
 import type { Session } from '../core/session.ts';
 import { defaults } from '../defaults.ts';
+import { logDestination } from '../log.ts';
 import { LineWriter } from '../log-writer.ts';
 
 /** Where the access log goes: a file path, `stdout`, or `off`. */
@@ -31,6 +32,14 @@ const LINE_OPTIONS = {
   formatters: { level: () => ({ type: 'access' }) },
 };
 
+/** One access line for people: `#7 127.0.0.1:5555 web→app/a done 12 ms in 5 B out 5 B fin client`. */
+function accessLine(l: Record<string, unknown>): string {
+  const server = l.server === null ? '' : `/${l.server}`;
+  const backend = l.backend === null ? '' : `→${l.backend}${server}`;
+  const id = l.id === undefined ? '' : `#${l.id} `;
+  return `${id}${l.client ?? '-'} ${l.frontend}${backend} ${l.cause} ${Math.round(Number(l.duration_ms))} ms in ${l.bytes_in} B out ${l.bytes_out} B${l.fin ? ` fin ${l.fin}` : ''}`;
+}
+
 /** How long close() may spend writing what is queued; a slow destination loses the rest. */
 const CLOSE_FLUSH_MS = 1000;
 
@@ -52,7 +61,16 @@ export class AccessLog implements ConnectionLog {
           )
       : undefined;
     this.writer = new LineWriter(target === 'stdout' ? { fd: 1 } : { path: target }, { onError });
-    this.log = pino(LINE_OPTIONS, this.writer);
+    // On a terminal (stdout, or --log-format pretty), one short line: time, the pair, the ending.
+    const destination =
+      target === 'stdout'
+        ? logDestination(this.writer, 1, undefined, {
+            messageFormat: accessLine,
+            ignore:
+              'type,id,client,frontend,backend,server,connect_ms,duration_ms,bytes_in,bytes_out,cause,fin',
+          })
+        : this.writer;
+    this.log = pino(LINE_OPTIONS, destination);
   }
   closed(session: Session): void {
     const connectMs = session.connectedAt > 0 ? session.connectedAt - session.startedAt : null;

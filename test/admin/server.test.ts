@@ -65,20 +65,24 @@ for (const engine of ENGINES) {
       assert.ok(p.admin, 'the fixture reports the admin port');
       const base = `http://127.0.0.1:${p.admin}`;
 
-      // Every route wants the token: none, a wrong one, and the page's ?token= elsewhere are 401.
+      // Every route with data wants the token: none, a wrong one, and ?token= are 401.
       for (const path of [
         '/healthz',
         '/readyz',
         '/metrics',
         '/api/connections',
         '/api/backends',
-        '/',
+        '/api/history',
       ]) {
         assert.equal((await get(base, path, null)).status, 401, `${path} without a token`);
         assert.equal((await get(base, path, 'wrong')).status, 401, `${path} with a wrong token`);
       }
       assert.equal((await get(base, `/api/connections?token=${TOKEN}`, null)).status, 401);
-      assert.equal((await get(base, `/?token=${TOKEN}`, null)).status, 200);
+      // The page and its charting library hold no data: served without the token, which the
+      // page then takes from its URL or asks for.
+      for (const path of ['/', '/assets/uplot.js', '/assets/uplot.css']) {
+        assert.equal((await get(base, path, null)).status, 200, `${path} without a token`);
+      }
 
       assert.deepEqual(await get(base, '/healthz'), {
         status: 200,
@@ -176,6 +180,62 @@ for (const engine of ENGINES) {
         m,
         /^switchyard_frontend_info\{frontend="api",backend="app",listen="127\.0\.0\.1:\d+"\} 1$/m,
       );
+
+      // Filtered and sorted on the server: one page of the matching rows, their count in
+      // X-Total-Count.
+      const page = async (query: string) => {
+        const res = await fetch(`${base}/api/connections?${query}`, {
+          headers: { Authorization: `Bearer ${TOKEN}` },
+        });
+        const rows = res.status === 200 ? ((await res.json()) as Live[]) : [];
+        return { status: res.status, total: res.headers.get('X-Total-Count'), rows };
+      };
+      const onApi = await page('frontend=api');
+      assert.equal(onApi.total, '2');
+      assert.deepEqual(
+        onApi.rows.map((x) => x.frontend),
+        ['api', 'api'],
+      );
+      assert.deepEqual(
+        (await page('server=flood')).rows.map((x) => x.id),
+        [web.id],
+      );
+      assert.equal((await page('state=READING&frontend=web')).total, '0');
+      const byBytes = await page('sort=bytes&limit=1');
+      assert.equal(byBytes.total, '3');
+      assert.deepEqual(
+        byBytes.rows.map((x) => x.id),
+        [web.id],
+        'the flood is the largest',
+      );
+      const byAge = await page('sort=age');
+      assert.deepEqual(
+        byAge.rows.map((x) => x.id),
+        [...live].sort((x, y) => x.id - y.id).map((x) => x.id),
+        'oldest first (accepted in id order)',
+      );
+      assert.equal((await page('sort=size')).status, 400);
+      assert.equal((await page('state=OPEN')).status, 400);
+
+      // The history the page's graphs draw: sampled every second by the admin server.
+      type History = {
+        t: number[];
+        states: Record<string, number[]>;
+        servers: Record<string, (number | null)[]>;
+        accepted: number[];
+      };
+      let history = {} as History;
+      await waitFor(
+        async () => {
+          history = JSON.parse((await get(base, '/api/history')).body) as History;
+          return history.t.length >= 1 && history.states.WRITING?.at(-1) === 1;
+        },
+        5000,
+        'a sample with the live connections',
+      );
+      assert.equal(history.states.READING?.at(-1), 2);
+      assert.equal(history.servers['app/c']?.at(-1), 1);
+      assert.equal(history.accepted.length, history.t.length);
 
       // DELETE closes one connection; an unknown id is 404.
       const victim = api[0] as Live;

@@ -1,24 +1,16 @@
-// The stats page in headless Chromium against a running proxy: names, state colours, and counters
-// that refresh by themselves. Saves test-artifacts/stats-page.png.
-//
-// The browser comes from the npm registry, so `npm ci` is all the set-up: @sparticuz/chromium ships
-// a brotli-compressed Chromium that executablePath() unpacks to $TMPDIR/chromium (once; later runs
-// reuse it), driven through playwright-core. No system browser is looked for or used. The binary
-// links libnss3 and libnspr4, which a minimal Debian or Ubuntu lacks; the package carries them for
-// Amazon Linux in al2023.tar.br, and launchChromium puts those first on the library path.
+// The stats page in headless Chromium (chromium.ts: from the npm registry) against a running
+// proxy: names, state colours, counters that refresh by themselves, the token asked for, closing
+// a connection from the page. Saves test-artifacts/stats-page.png.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { type TestContext, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { brotliDecompressSync } from 'node:zlib';
-import sparticuz from '@sparticuz/chromium';
-import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import type net from 'node:net';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { closedWithin, connect } from '../support/clients.ts';
 import { ROOT } from '../support/proc.ts';
 import { startBalancer } from '../support/proxy-process.ts';
 import { startNamedServer, whoAnswers } from '../support/servers.ts';
+import { launchChromium } from './chromium.ts';
 
 const TOKEN = 'page-token';
 
@@ -78,49 +70,65 @@ test('stats page: frontends, backends, servers in colour, live counters', async 
   );
   assert.equal(await row('alpha').locator('td[data-field="connections"]').textContent(), '3');
 
+  // Held connections in the table: filtered by server on the page, closed from the page.
+  const held = [await connect(p.port), await connect(p.port)];
+  t.after(() => {
+    for (const s of held) s.destroy();
+  });
+  const rows = page.locator('#connections tbody tr');
+  await page.waitForFunction(
+    () => document.querySelectorAll('#connections tbody tr').length === 2,
+    undefined,
+    { timeout: 5000 },
+  );
+  await page.selectOption('#f-server', 'charlie');
+  await page.waitForFunction(
+    () => document.getElementById('range')?.textContent === '0–0 of 0',
+    undefined,
+    { timeout: 5000 },
+  );
+  assert.equal(await rows.count(), 0);
+  await page.selectOption('#f-server', 'alpha');
+  await rows.nth(1).waitFor();
+  const closing = held[1] as net.Socket;
+  const id = await page
+    .locator(`#connections tbody tr:has(td:text-is("127.0.0.1:${closing.localPort}"))`)
+    .getAttribute('data-id');
+  assert.ok(id, 'the page lists the client by its address');
+  await page.locator(`#connections tbody tr[data-id="${id}"] button.close`).click();
+  await closedWithin(closing, 3000);
+  await page.waitForFunction(
+    () =>
+      document.querySelector('#closed tr[data-reason="killed"] td[data-field="recent"]')
+        ?.textContent === '1',
+    undefined,
+    { timeout: 5000 },
+  );
+  assert.equal(await rows.count(), 1);
+
   mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });
   await page.screenshot({ path: join(ROOT, 'test-artifacts', 'stats-page.png'), fullPage: true });
 });
 
-/**
- * Headless Chromium from @sparticuz/chromium with a fresh profile and the package's own copies of
- * the shared libraries it links; closed, and its directory removed, in t.after.
- */
-async function launchChromium(t: TestContext) {
-  const dir = mkdtempSync(join(tmpdir(), 'switchyard-chromium-'));
-  const libs = join(dir, 'libs');
-  mkdirSync(libs);
-  // Beside the compressed browser, in the package's bin/ (build/esm/index.js is two levels down).
-  const entry = fileURLToPath(import.meta.resolve('@sparticuz/chromium'));
-  const bundle = join(dirname(entry), '..', '..', 'bin', 'al2023.tar.br');
-  // tar is part of every base system; the archive holds lib/*.so.
-  const untar = spawnSync('tar', ['-x', '-C', libs], {
-    input: brotliDecompressSync(readFileSync(bundle)),
+test('stats page: without the token in its URL it asks for it, once', async (t) => {
+  const a = await startNamedServer(t, 'alpha');
+  const p = await startBalancer(t, {
+    frontends: [{ name: 'web', listen: '127.0.0.1:0', backend: 'app' }],
+    backends: [{ name: 'app', servers: [{ name: 'alpha', address: `127.0.0.1:${a.port}` }] }],
+    admin: { listen: 0, token: TOKEN },
   });
-  assert.equal(untar.status, 0, `tar -x ${bundle}: ${untar.stderr}`);
-  const libraryPath = [join(libs, 'lib'), process.env.LD_LIBRARY_PATH].filter(Boolean).join(':');
-  const browser = await chromium.launchPersistentContext(join(dir, 'profile'), {
-    executablePath: await sparticuz.executablePath(),
-    env: { ...process.env, LD_LIBRARY_PATH: libraryPath },
-    headless: true,
-    // The package's own flags (headless shell, no zygote, single process), plus what a root user
-    // without a display needs (--no-sandbox) and no calls home from the test machine.
-    args: [
-      ...sparticuz.args,
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+  const browser = await launchChromium(t);
+  const page = await browser.newPage();
+  const asked: string[] = [];
+  page.on('dialog', (dialog) => {
+    asked.push(dialog.message());
+    void dialog.accept(TOKEN);
   });
-  // Removed only once the browser is gone: it writes its cache index into the profile on close.
-  t.after(async () => {
-    await browser.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return browser;
-}
+  await page.goto(`http://127.0.0.1:${p.admin}/`);
+  await page.locator('tr[data-frontend="web"]').waitFor({ timeout: 5000 });
+  assert.deepEqual(asked, ['switchyard admin token']);
+  // Kept for the tab's session: a reload does not ask again.
+  await page.reload();
+  await page.locator('tr[data-frontend="web"]').waitFor({ timeout: 5000 });
+  assert.equal(asked.length, 1);
+});
