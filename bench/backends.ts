@@ -2,8 +2,10 @@
  * The servers behind the proxies, all on the load CPU: an nginx HTTP origin (separate from the
  * nginx stream contender), redis-server, and an in-process sink that holds idle connections.
  */
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Child, freePort, LOAD_CPU, spawnPinned, waitForPort } from './proc.ts';
 
@@ -132,4 +134,92 @@ export async function startSink(): Promise<Sink> {
         server.close(() => resolve());
       }),
   };
+}
+
+/** iperf3 in server mode: one test at a time, which is how the scenarios run it. */
+export async function startIperf(iperf3: string): Promise<BackendServer> {
+  const port = await freePort();
+  const child = spawnPinned('iperf3 server', LOAD_CPU, iperf3, ['-s', '-p', String(port)]);
+  await waitForPort(port, child);
+  return { port, child };
+}
+
+/** The database pgbench uses, made by `pgbench -i` when PostgreSQL starts. */
+export const PG_DATABASE = 'postgres';
+/** pgbench's scale factor: 100,000 accounts, a few MB, all in shared buffers. */
+const PG_SCALE = 2;
+
+/**
+ * A throw-away PostgreSQL from Debian's packages: initdb in the run's directory, fsync off (disk
+ * is not what is measured), trust authentication on loopback, then `pgbench -i`. PostgreSQL
+ * refuses to run as root, so as root the cluster belongs to the `postgres` user the package made.
+ */
+export async function startPostgres(
+  bin: { initdb: string; postgres: string; pgbench: string },
+  dir: string,
+): Promise<BackendServer> {
+  const port = await freePort();
+  // Its own directory under /tmp: the `postgres` user cannot enter the run's (mode 0700).
+  const data = mkdtempSync(join(tmpdir(), 'switchyard-bench-pg-'));
+  process.once('exit', () => rmSync(data, { recursive: true, force: true }));
+  void dir;
+  const asRoot = process.getuid?.() === 0;
+  const as = (cmd: string, args: string[]) =>
+    asRoot ? { cmd: 'runuser', args: ['-u', 'postgres', '--', cmd, ...args] } : { cmd, args };
+  if (asRoot) chownSync(data, ...postgresIds());
+  const init = as(bin.initdb, ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync']);
+  const r = spawnSync(init.cmd, init.args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`initdb: ${(r.stderr || r.stdout).trim().slice(-200)}`);
+  const server = as(bin.postgres, [
+    '-D',
+    data,
+    '-p',
+    String(port),
+    '-k',
+    data,
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'fsync=off',
+    '-c',
+    'synchronous_commit=off',
+    '-c',
+    'full_page_writes=off',
+    '-c',
+    `max_connections=${PG_MAX_CONNECTIONS}`,
+  ]);
+  const child = spawnPinned('postgres', LOAD_CPU, server.cmd, server.args);
+  await waitForPort(port, child, 20_000);
+  const pgInit = spawnSync(
+    bin.pgbench,
+    [
+      '-i',
+      '-q',
+      '-s',
+      String(PG_SCALE),
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-U',
+      'postgres',
+    ].concat(PG_DATABASE),
+    { encoding: 'utf8' },
+  );
+  if (pgInit.status !== 0) {
+    throw new Error(`pgbench -i: ${(pgInit.stderr || pgInit.stdout).trim().slice(-200)}`);
+  }
+  return { port, child };
+}
+
+/** Enough for pgbench's clients plus each proxy's health of a few spare connections. */
+const PG_MAX_CONNECTIONS = 100;
+
+function postgresIds(): [number, number] {
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('postgres:'));
+  const f = line?.split(':') ?? [];
+  if (!f[2]) throw new Error('no postgres user (install the postgresql package)');
+  return [Number(f[2]), Number(f[3])];
 }

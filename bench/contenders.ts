@@ -11,7 +11,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MAX_CONNECTIONS, nginxArgs, nginxPreamble } from './backends.ts';
 import type { Tools } from './install.ts';
-import { type Child, freePort, PROXY_CPU, spawnPinned, stopChild, waitForPort } from './proc.ts';
+import {
+  type Child,
+  freePort,
+  LOAD_CPU,
+  PROXY_CPU,
+  spawnPinned,
+  stopChild,
+  waitForPort,
+} from './proc.ts';
 
 /** A proxy listening for the benchmark. */
 export interface ListeningProxy {
@@ -29,9 +37,27 @@ export interface Contender {
   description: string;
   /** Why it cannot run here, or null when it can. */
   unavailable: string | null;
-  /** Starts it in front of 127.0.0.1:backendPort, with its files in `dir`. */
-  start(backendPort: number, dir: string): Promise<ListeningProxy>;
+  /**
+   * Starts it in front of 127.0.0.1:backendPort, with its files in `dir`: pinned to the proxy
+   * CPU with one thread, or with `allCores` unpinned with two (HAProxy `nbthread 2`, switchyard
+   * `--workers 2`).
+   */
+  start(backendPort: number, dir: string, allCores?: boolean): Promise<ListeningProxy>;
+  /** Has a two-thread form for the all-cores scenario. */
+  allCores?: boolean;
 }
+
+/** CPUs of a contender: the proxy CPU, or both for the all-cores scenario. */
+function cpusOf(allCores: boolean | undefined): number | string {
+  return allCores ? `${LOAD_CPU},${PROXY_CPU}` : PROXY_CPU;
+}
+
+/**
+ * How switchyard's runtimes print their GC pauses (parsed by gcPauseOf): Node's flag goes before
+ * the script; Bun's JavaScriptCore reads it from the environment.
+ */
+const TRACE_GC_FLAGS = ['--trace-gc'];
+const TRACE_GC_ENV = { ...process.env, BUN_JSC_logGC: '1' };
 
 /** The contender every ratio is taken against. */
 export const BASELINE = 'haproxy';
@@ -59,7 +85,9 @@ export function listContenders(tools: Tools): Contender[] {
       name: BASELINE,
       description: 'HAProxy, TCP mode, one thread',
       unavailable: tools.haproxy ? null : (tools.missing.haproxy ?? 'haproxy missing'),
-      start: (backendPort, dir) => startHaproxy(tools.haproxy ?? '', backendPort, dir),
+      allCores: true,
+      start: (backendPort, dir, allCores) =>
+        startHaproxy(tools.haproxy ?? '', backendPort, dir, allCores),
     },
     {
       name: 'nginx',
@@ -82,7 +110,9 @@ export function listContenders(tools: Tools): Contender[] {
       name: 'switchyard-node',
       description: 'switchyard, Node engine',
       unavailable: switchyard.unavailable,
-      start: (backendPort) => startSwitchyard('switchyard-node', backendPort, base),
+      allCores: switchyard.help.includes('--workers'),
+      start: (backendPort, _dir, allCores) =>
+        startSwitchyard('switchyard-node', backendPort, base, allCores),
     },
   ];
   // Later engines and modes join only once the CLI offers them, so this file needs no edit
@@ -92,8 +122,9 @@ export function listContenders(tools: Tools): Contender[] {
       name: 'switchyard-bun',
       description: 'switchyard, Bun engine',
       unavailable: switchyard.unavailable,
-      start: (backendPort) =>
-        startSwitchyard('switchyard-bun', backendPort, [...base, '--engine', 'bun']),
+      allCores: switchyard.help.includes('--workers'),
+      start: (backendPort, _dir, allCores) =>
+        startSwitchyard('switchyard-bun', backendPort, [...base, '--engine', 'bun'], allCores),
     });
   }
   if (switchyard.help.includes('--workers')) {
@@ -138,13 +169,14 @@ async function startHaproxy(
   haproxy: string,
   backendPort: number,
   dir: string,
+  allCores?: boolean,
 ): Promise<ListeningProxy> {
   const port = await freePort();
   const cfg = join(dir, `haproxy-${port}.cfg`);
   writeFileSync(
     cfg,
     `global
-  nbthread 1
+  nbthread ${allCores ? 2 : 1}
   maxconn ${MAX_CONNECTIONS}
 
 defaults
@@ -163,7 +195,7 @@ backend origin
 `,
   );
   // -db: foreground, no daemon, so the harness owns the process and sees it exit.
-  return startChild('haproxy', port, haproxy, ['-db', '-f', cfg]);
+  return startChild('haproxy', port, haproxy, ['-db', '-f', cfg], cpusOf(allCores));
 }
 
 async function startNginxStream(
@@ -201,16 +233,22 @@ async function startSwitchyard(
   name: string,
   backendPort: number,
   extra: string[],
+  allCores?: boolean,
 ): Promise<ListeningProxy> {
   const port = await freePort();
   const args = ['--listen', `127.0.0.1:${port}`, '--backend', `127.0.0.1:${backendPort}`];
   args.push('--log-level', 'warn', '--max-connections', String(MAX_CONNECTIONS), ...extra);
+  if (allCores) args.push('--workers', '2');
+  const cpus = cpusOf(allCores);
+  // GC pauses are printed (a line per collection, a few per second under load: noise well under
+  // the run-to-run spread) so the latency scenarios can put them beside the tail.
+  const gcArgs = [...TRACE_GC_FLAGS, SWITCHYARD, ...args];
   try {
-    return await startChild(name, port, process.execPath, [SWITCHYARD, ...args]);
+    return await startChild(name, port, process.execPath, gcArgs, cpus, TRACE_GC_ENV);
   } catch (err) {
     // The Bun engine may need the CLI itself to run under Bun; try that before giving up.
     if (!extra.includes('bun') || !existsSync(BUN)) throw err;
-    return startChild(name, port, BUN, [SWITCHYARD, ...args]);
+    return startChild(name, port, BUN, [SWITCHYARD, ...args], cpus, TRACE_GC_ENV);
   }
 }
 
@@ -219,8 +257,10 @@ async function startChild(
   port: number,
   command: string,
   args: string[],
+  cpus: number | string = PROXY_CPU,
+  env?: NodeJS.ProcessEnv,
 ): Promise<ListeningProxy> {
-  const child = spawnPinned(name, PROXY_CPU, command, args);
+  const child = spawnPinned(name, cpus, command, args, env);
   try {
     await waitForPort(port, child);
   } catch (err) {

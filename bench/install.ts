@@ -6,7 +6,7 @@
  * or contenders that need it "n/a" with the reason; it is not a harness failure.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 /** Debian packages, each with the file that proves it usable. */
@@ -18,6 +18,9 @@ const PACKAGES = [
   // redis-server pulls in redis-tools, which holds redis-benchmark.
   { name: 'redis-server', proof: '/usr/bin/redis-server' },
   { name: 'redis-tools', proof: '/usr/bin/redis-benchmark' },
+  { name: 'iperf3', proof: '/usr/bin/iperf3' },
+  // The server, initdb and pgbench live under /usr/lib/postgresql/MAJOR/bin (see postgresBin).
+  { name: 'postgresql', proof: '/usr/share/postgresql-common' },
 ] as const;
 
 /** Absolute paths of the tools, or null with why each one is missing. */
@@ -30,6 +33,12 @@ export interface Tools {
   redisBenchmark: string | null;
   /** The CLI of the npm peer contender, node-tcp-proxy. */
   nodeTcpProxy: string | null;
+  iperf3: string | null;
+  /** PostgreSQL's bin directory (postgres, initdb, pgbench), the highest major installed. */
+  postgresBin: string | null;
+  pgbench: string | null;
+  /** The harness's own runtime, which runs http-load.ts: always there. */
+  node: string | null;
   /** Why a tool above is null, by tool key. */
   missing: Record<string, string>;
 }
@@ -55,8 +64,13 @@ export function ensureTools(): Tools {
     redisServer: found('/usr/bin/redis-server'),
     redisBenchmark: found('/usr/bin/redis-benchmark'),
     nodeTcpProxy: resolveNodeTcpProxy(),
+    iperf3: found('/usr/bin/iperf3'),
+    postgresBin: postgresBin(),
+    pgbench: null,
+    node: process.execPath,
     missing: {},
   };
+  tools.pgbench = tools.postgresBin ? found(`${tools.postgresBin}/pgbench`) : null;
   for (const [key, value] of Object.entries(tools)) {
     if (value === null) {
       tools.missing[key] = installError || `${key} not found after install`;
@@ -100,6 +114,17 @@ function aptInstall(names: string[]): string {
   } finally {
     if (ownPolicy) rmSync(policy, { force: true });
   }
+}
+
+function postgresBin(): string | null {
+  const root = '/usr/lib/postgresql';
+  if (!existsSync(root)) return null;
+  const majors = readdirSync(root)
+    .filter(
+      (d) => existsSync(`${root}/${d}/bin/postgres`) && existsSync(`${root}/${d}/bin/pgbench`),
+    )
+    .sort((a, b) => Number(b) - Number(a));
+  return majors[0] ? `${root}/${majors[0]}/bin` : null;
 }
 
 function resolveNodeTcpProxy(): string | null {

@@ -22,6 +22,11 @@ export interface Child {
   exited: Promise<number | string>;
   /** The last few KiB of its stdout and stderr. */
   tail(): string;
+  /**
+   * GC pauses the child printed (Node's `--trace-gc`, Bun's `BUN_JSC_logGC`), with the harness
+   * time (performance.now) their line arrived; see gcPauseOf.
+   */
+  gcPauses: { at: number; ms: number }[];
 }
 
 const running = new Set<Child>();
@@ -32,7 +37,7 @@ const running = new Set<Child>();
  */
 export function spawnPinned(
   name: string,
-  cpu: number,
+  cpu: number | string,
   command: string,
   args: string[],
   env?: NodeJS.ProcessEnv,
@@ -43,9 +48,20 @@ export function spawnPinned(
     env: env ?? process.env,
   });
   let out = '';
+  let partial = '';
+  const gcPauses: { at: number; ms: number }[] = [];
   // Drained always: a child blocked on a full pipe would stall and skew what it measures.
   const keep = (chunk: Buffer) => {
-    out = (out + chunk.toString('utf8')).slice(-TAIL_BYTES);
+    const text = chunk.toString('utf8');
+    const lines = (partial + text).split('\n');
+    partial = lines.pop() ?? '';
+    const at = performance.now();
+    for (const line of lines) {
+      const ms = gcPauseOf(line);
+      if (ms !== null) gcPauses.push({ at, ms });
+      else if (!/^\[GC<|^Requesting GC|^GC END/.test(line))
+        out = (out + line + '\n').slice(-TAIL_BYTES);
+    }
   };
   proc.stdout?.on('data', keep);
   proc.stderr?.on('data', keep);
@@ -56,10 +72,34 @@ export function spawnPinned(
     });
     proc.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
   });
-  const child: Child = { name, pid: proc.pid ?? -1, process: proc, exited, tail: () => out.trim() };
+  const child: Child = {
+    name,
+    pid: proc.pid ?? -1,
+    process: proc,
+    exited,
+    tail: () => (out + partial).trim(),
+    gcPauses,
+  };
   running.add(child);
   exited.then(() => running.delete(child));
   return child;
+}
+
+/**
+ * The main-thread pause of one GC line, in ms, or null for any other line. Node `--trace-gc`:
+ * `... ms: Scavenge 4.9 (5.8) -> 4.5 (6.6) MB, pooled: 0.0 MB, 0.57 / 0.00 ms (...)`, the first
+ * number after the sizes. Bun (JavaScriptCore `logGC`): `... p=3.49ms (max 3.49), cycle ... END]`,
+ * the longest stop of the cycle.
+ */
+export function gcPauseOf(line: string): number | null {
+  const node =
+    /: (?:Scavenge|Mark-Compact|Mark-Sweep|Minor Mark-Sweep|Minor Mark-Compact)\b.* MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ [\d.]+ ms/.exec(
+      line,
+    );
+  if (node?.[1]) return Number(node[1]);
+  const bun = /^\[GC<.*\(max ([\d.]+)\).*END\]/.exec(line);
+  if (bun?.[1]) return Number(bun[1]);
+  return null;
 }
 
 /** Whether the child is still running. */
@@ -168,7 +208,7 @@ export interface CommandResult {
  * generator can run unbounded.
  */
 export function runPinned(
-  cpu: number,
+  cpu: number | string,
   command: string,
   args: string[],
   timeoutMs: number,

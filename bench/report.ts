@@ -194,11 +194,13 @@ function headline(r: Results): string[] {
 
 function loadTable(s: ScenarioSummary): string[] {
   const unit = s.scenario.unit;
+  const extras = s.scenario.extras ?? [];
   const head = [
     'contender',
     'req/s',
     'p50',
     'p99',
+    ...extras.map((e) => e.label),
     `proxy CPU/${unit}`,
     'ratio to HAProxy (min–max)',
     'proxy CPU busy',
@@ -208,7 +210,8 @@ function loadTable(s: ScenarioSummary): string[] {
   const lines = [row(head), row(['---', ...head.slice(1).map(() => '---:')])];
   for (const x of s.rows) {
     if (x.rounds === 0) {
-      lines.push(row([x.name, `n/a: ${cell(x.failure ?? 'no run')}`, '', '', '', '', '', '', '']));
+      const blanks = head.slice(2).map(() => '');
+      lines.push(row([x.name, `n/a: ${cell(x.failure ?? 'no run')}`, ...blanks]));
       continue;
     }
     lines.push(
@@ -219,6 +222,7 @@ function loadTable(s: ScenarioSummary): string[] {
           : Math.round(x.requestsPerSecond).toLocaleString('en-US'),
         latency(x.p50Us),
         latency(x.p99Us),
+        ...extras.map((e) => extraCell(x.extras[e.key] ?? null, e.format)),
         x.name === DIRECT ? '—' : us(x.cpuPerUnitUs),
         ratioCell(x),
         x.proxyCpuPercent === null ? '—' : pct(x.proxyCpuPercent),
@@ -227,7 +231,61 @@ function loadTable(s: ScenarioSummary): string[] {
       ]),
     );
   }
+  if (s.scenario.tail) lines.push('', ...addedTable(s));
   return lines;
+}
+
+/**
+ * Latency each proxy adds to direct's, percentile by percentile (medians over rounds), and the
+ * issue's targets: p99.9 added within 2x HAProxy's at 50 % load, no GC pause over 5 ms.
+ */
+function addedTable(s: ScenarioSummary): string[] {
+  const direct = s.rows.find((x) => x.name === DIRECT);
+  const base = s.rows.find((x) => x.name === BASELINE);
+  if (!direct || direct.rounds === 0) return ['(no direct run: no added latency)'];
+  const figures = (x: LoadRow) => [
+    x.p50Us,
+    x.p99Us,
+    x.extras.p999Us ?? null,
+    x.extras.maxUs ?? null,
+  ];
+  const d = figures(direct);
+  const added = (x: LoadRow) =>
+    figures(x).map((v, i) => (v === null || d[i] == null ? null : v - (d[i] as number)));
+  const baseAdded = base?.rounds ? added(base) : null;
+  const head = ['added over direct', 'p50', 'p99', 'p99.9', 'max', 'longest GC pause'];
+  const lines = [row(head), row(['---', ...head.slice(1).map(() => '---:')])];
+  for (const x of s.rows) {
+    if (x.name === DIRECT || x.rounds === 0) continue;
+    const a = added(x);
+    const p999 = a[2] ?? null;
+    const target =
+      s.scenario.id === 'latency-50' && x.name.startsWith('switchyard') && baseAdded?.[2] != null
+        ? verdict(p999 ?? Number.POSITIVE_INFINITY, 2 * Math.max(baseAdded[2] as number, 0))
+        : '';
+    const gc = x.extras.gcMaxMs ?? null;
+    lines.push(
+      row([
+        x.name,
+        latency(a[0] ?? null),
+        latency(a[1] ?? null),
+        `${latency(p999)}${target}`,
+        latency(a[3] ?? null),
+        x.name.startsWith('switchyard') && gc !== null
+          ? `${gc.toFixed(2)} ms${verdict(gc, 5)}`
+          : '—',
+      ]),
+    );
+  }
+  return lines;
+}
+
+function extraCell(v: number | null, format: 'us' | 'ms' | 'ratio' | 'number'): string {
+  if (v === null) return '—';
+  if (format === 'us') return latency(v);
+  if (format === 'ms') return `${v.toFixed(2)} ms`;
+  if (format === 'ratio') return v.toFixed(2);
+  return v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(2);
 }
 
 function idleTable(rows: IdleRow[]): string[] {

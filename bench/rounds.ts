@@ -8,7 +8,7 @@ import type { Tools } from './install.ts';
 import type { LoadResult } from './load.ts';
 import { cpuBusySeconds, treeCpuSeconds } from './measure.ts';
 import { isAlive, lastLine, PROXY_CPU } from './proc.ts';
-import type { ContenderState, Scenario } from './scenarios.ts';
+import type { ContenderState, GroupContext, Scenario } from './scenarios.ts';
 
 /** One measured run of one contender. */
 export interface Sample {
@@ -51,26 +51,39 @@ export interface RoundOptions {
   retryNoisy: boolean;
   tools: Tools;
   log: (line: string) => void;
+  /** Shared by the scenarios of one backend group. */
+  group: GroupContext;
+}
+
+/** Contenders of the newer scenarios (Scenario.core): the ones the issue compares. */
+export function inCore(name: string): boolean {
+  return (
+    name === 'direct' ||
+    name === 'haproxy' ||
+    (name.startsWith('switchyard') && !name.endsWith('-w2'))
+  );
 }
 
 /** Runs `scenario` on every started contender; never throws for a contender's failure. */
 export async function runScenario(
   scenario: Scenario,
-  started: Started[],
+  all: Started[],
   o: RoundOptions,
 ): Promise<ContenderRuns[]> {
   const runs = new Map<string, ContenderRuns>();
   const states = new Map<string, ContenderState>();
+  const started = scenario.core ? all.filter((s) => inCore(s.contender.name)) : all;
   for (const s of started) {
     runs.set(s.contender.name, { name: s.contender.name, samples: [], failure: s.failure });
     states.set(s.contender.name, {});
   }
   const live = () => started.filter((s) => runs.get(s.contender.name)?.failure === null);
 
-  for (const s of live()) {
+  // --quick runs the newer scenarios without a warm-up (o.warmupSeconds 0): under 3 minutes.
+  for (const s of o.warmupSeconds > 0 ? live() : []) {
     const r = runs.get(s.contender.name) as ContenderRuns;
     try {
-      await measureOnce(scenario, s, o.warmupSeconds, states.get(r.name) ?? {}, o.tools);
+      await measureOnce(scenario, s, o.warmupSeconds, states.get(r.name) ?? {}, o);
       o.log(`  warm-up ${r.name}`);
     } catch (err) {
       r.failure = `warm-up: ${(err as Error).message}`;
@@ -83,13 +96,13 @@ export async function runScenario(
       const r = runs.get(s.contender.name) as ContenderRuns;
       try {
         const state = states.get(r.name) ?? {};
-        let sample = await measureOnce(scenario, s, o.seconds, state, o.tools);
+        let sample = await measureOnce(scenario, s, o.seconds, state, o);
         if (o.retryNoisy && s.running?.child && noise(sample) > NOISE_LIMIT) {
           // Something else took the proxy's CPU: once, measure again and keep the quieter run.
           o.log(
             `  round ${round + 1}/${o.rounds} ${r.name}: ${pct(noise(sample))} of CPU 1 taken by others, again`,
           );
-          const again = await measureOnce(scenario, s, o.seconds, state, o.tools);
+          const again = await measureOnce(scenario, s, o.seconds, state, o);
           if (noise(again) < noise(sample)) sample = again;
         }
         r.samples.push({ ...sample, round });
@@ -108,7 +121,7 @@ async function measureOnce(
   s: Started,
   seconds: number,
   state: ContenderState,
-  tools: Tools,
+  o: RoundOptions,
 ): Promise<Omit<Sample, 'round'>> {
   const running = s.running as ListeningProxy;
   const child = running.child;
@@ -117,8 +130,14 @@ async function measureOnce(
   }
   const cpuBefore = child ? treeCpuSeconds(child.pid) : 0;
   const busyBefore = cpuBusySeconds(PROXY_CPU);
-  const load = await scenario.run(tools, running.port, seconds, state);
+  const gcFrom = child?.gcPauses.length ?? 0;
+  const load = await scenario.run(o.tools, running.port, seconds, state, o.group);
   const busyAfter = cpuBusySeconds(PROXY_CPU);
+  if (child && scenario.tail) {
+    // The pauses of this run (set-up included: a pause then can still delay the first requests).
+    const pauses = child.gcPauses.slice(gcFrom).map((p) => p.ms);
+    load.extra = { ...load.extra, gcCount: pauses.length, gcMaxMs: Math.max(0, ...pauses) };
+  }
   const cpuAfter = child ? treeCpuSeconds(child.pid) : 0;
   if (child && !isAlive(child)) {
     throw new Error(

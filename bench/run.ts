@@ -9,7 +9,14 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type BackendServer, startOrigin, startRedis, startSink } from './backends.ts';
+import {
+  type BackendServer,
+  startIperf,
+  startOrigin,
+  startPostgres,
+  startRedis,
+  startSink,
+} from './backends.ts';
 import { BASELINE, type Contender, DIRECT, listContenders } from './contenders.ts';
 import { measureIdle } from './idle.ts';
 import { ensureTools, type Tools } from './install.ts';
@@ -18,8 +25,8 @@ import { cpuBusySeconds, cpuByProcess } from './measure.ts';
 import { installCleanup, LOAD_CPU, PROXY_CPU, pinSelf, sleep, stopAll, stopChild } from './proc.ts';
 import { updateReadme } from './readme-table.ts';
 import { type Background, chartOf, markdownOf, type Results } from './report.ts';
-import { type ContenderRuns, runScenario, type Started } from './rounds.ts';
-import { type BackendKind, SCENARIOS, type Scenario } from './scenarios.ts';
+import { type ContenderRuns, inCore, runScenario, type Started } from './rounds.ts';
+import { type BackendKind, type GroupContext, SCENARIOS, type Scenario } from './scenarios.ts';
 import {
   type IdleRuns,
   type ScenarioSummary,
@@ -44,6 +51,12 @@ interface Options {
 }
 
 const ALL_SCENARIOS = [...SCENARIOS.map((s) => s.id), 'idle'];
+/** --quick leaves out the newer scenarios' variants (they still run when named). */
+const QUICK_SCENARIOS = ALL_SCENARIOS.filter(
+  (id) => !['latency-25', 'latency-75', 'conns-8000', 'pgbench-tpcb'].includes(id),
+);
+/** Length of one run of a newer scenario under --quick, which must stay under 3 minutes. */
+const QUICK_CORE_SECONDS = 1;
 
 const USAGE = `Usage: npm run bench -- [--quick] [--only NAME,...] [--scenarios ID,...] [--rounds N]
 
@@ -72,7 +85,7 @@ function parseOptions(argv: string[]): Options {
   }
   const quick = values.quick === true;
   const list = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()) : null);
-  const scenarios = list(values.scenarios) ?? ALL_SCENARIOS;
+  const scenarios = list(values.scenarios) ?? (quick ? QUICK_SCENARIOS : ALL_SCENARIOS);
   const unknown = scenarios.filter((s) => !ALL_SCENARIOS.includes(s));
   if (unknown.length) throw new Error(`--scenarios: unknown ${unknown.join(', ')}`);
   const positive = (v: string | undefined, name: string, fallback: number) => {
@@ -140,7 +153,7 @@ async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmp, 'run-'));
 
   const summaries: ScenarioSummary[] = [];
-  for (const kind of ['origin', 'redis'] as const) {
+  for (const kind of ['origin', 'redis', 'iperf', 'postgres', 'cores'] as const) {
     const scenarios = SCENARIOS.filter((s) => s.backend === kind && o.scenarios.includes(s.id));
     if (scenarios.length === 0) continue;
     const runs = await runGroup(kind, scenarios, contenders, tools, dir, o);
@@ -205,27 +218,43 @@ async function runGroup(
   };
   let backend: BackendServer;
   try {
-    if (kind === 'origin') {
+    if (kind === 'origin' || kind === 'cores') {
       if (!tools.nginx) return naAll(`no nginx origin: ${tools.missing.nginx}`);
       backend = await startOrigin(tools.nginx, dir);
-    } else {
+    } else if (kind === 'redis') {
       if (!tools.redisServer) return naAll(`no redis-server: ${tools.missing.redisServer}`);
       backend = await startRedis(tools.redisServer, dir);
+    } else if (kind === 'iperf') {
+      if (!tools.iperf3) return naAll(`no iperf3: ${tools.missing.iperf3}`);
+      backend = await startIperf(tools.iperf3);
+    } else {
+      const bin = tools.postgresBin;
+      if (!bin || !tools.pgbench) return naAll(`no PostgreSQL: ${tools.missing.postgresBin}`);
+      const pg = { initdb: `${bin}/initdb`, postgres: `${bin}/postgres`, pgbench: tools.pgbench };
+      backend = await startPostgres(pg, dir);
     }
   } catch (err) {
     return naAll(`backend failed to start: ${(err as Error).message}`);
   }
   log(`${kind} backend on 127.0.0.1:${backend.port}`);
   const started: Started[] = [];
+  // Groups of only the newer scenarios start only the contenders those run; the all-cores group
+  // starts each in its two-thread form.
+  const allCores = kind === 'cores';
+  const onlyCore = scenarios.every((s) => s.core);
+  const group: GroupContext = { baselinePort: null };
   try {
     for (const c of contenders) {
+      if (onlyCore && !inCore(c.name)) continue;
+      if (allCores && c.name !== DIRECT && !c.allCores) continue;
       if (c.unavailable) {
         started.push({ contender: c, running: null, failure: c.unavailable });
         continue;
       }
       try {
-        const running = await c.start(backend.port, dir);
+        const running = await c.start(backend.port, dir, allCores);
         started.push({ contender: c, running, failure: null });
+        if (c.name === BASELINE) group.baselinePort = running.port;
         log(
           `started ${c.name} on 127.0.0.1:${running.port}${running.child ? ` (pid ${running.child.pid})` : ''}`,
         );
@@ -249,7 +278,20 @@ async function runGroup(
         continue;
       }
       log(`scenario ${s.id}: ${s.how}`);
-      out.set(s.id, await runScenario(s, started, { ...o, retryNoisy: !o.quick, tools, log }));
+      const brief = s.core && o.quick;
+      const seconds = brief ? QUICK_CORE_SECONDS : o.seconds;
+      out.set(
+        s.id,
+        await runScenario(s, started, {
+          ...o,
+          seconds,
+          warmupSeconds: brief ? 0 : o.warmupSeconds,
+          retryNoisy: !o.quick && !allCores,
+          tools,
+          log,
+          group,
+        }),
+      );
     }
   } finally {
     for (const s of started) if (s.running?.child) await stopChild(s.running.child);

@@ -2,14 +2,52 @@
  * The load scenarios: what the client does, against which backend, and what one unit of work is.
  */
 import type { Tools } from './install.ts';
-import { type LoadResult, runRedisBenchmark, runWrk } from './load.ts';
+import {
+  type LoadResult,
+  runHttpLoad,
+  runIperf3,
+  runPgbench,
+  runRedisBenchmark,
+  runWrk,
+} from './load.ts';
+import { LOAD_CPU, PROXY_CPU } from './proc.ts';
 
-export type BackendKind = 'origin' | 'redis';
-export type ScenarioId = 'small' | 'bulk' | 'churn' | 'redis';
+/** What the scenarios run against; `cores` is the origin with every proxy on both CPUs. */
+export type BackendKind = 'origin' | 'redis' | 'iperf' | 'postgres' | 'cores';
+export type ScenarioId =
+  | 'small'
+  | 'bulk'
+  | 'churn'
+  | 'redis'
+  | 'latency-25'
+  | 'latency-50'
+  | 'latency-75'
+  | 'conns-2000'
+  | 'conns-8000'
+  | 'iperf3-up'
+  | 'iperf3-down'
+  | 'pgbench-select'
+  | 'pgbench-tpcb'
+  | 'cores';
 
 /** What a scenario keeps per contender between runs (the redis run size, calibrated). */
 export interface ContenderState {
   redisRate?: number;
+}
+
+/** What every run of a scenario group shares. */
+export interface GroupContext {
+  /** Where HAProxy listens in this group (the open-loop rates are shares of its maximum). */
+  baselinePort: number | null;
+  /** HAProxy's closed-loop rate through http-load, measured once per group; req/s. */
+  maxRate?: number;
+}
+
+/** A figure beyond the common columns, read from LoadResult.extra. */
+export interface Extra {
+  key: string;
+  label: string;
+  format: 'us' | 'ms' | 'ratio' | 'number';
 }
 
 /** A load scenario, run once per contender per round. */
@@ -22,12 +60,35 @@ export interface Scenario {
   /** The unit the CPU cost is given in: every scenario's request is one unit, except bulk's MiB. */
   unit: string;
   /** The tool it needs, as a key of Tools. */
-  tool: 'wrk' | 'redisBenchmark';
-  run(tools: Tools, port: number, seconds: number, state: ContenderState): Promise<LoadResult>;
+  tool: 'wrk' | 'redisBenchmark' | 'iperf3' | 'pgbench' | 'node';
+  run(
+    tools: Tools,
+    port: number,
+    seconds: number,
+    state: ContenderState,
+    group: GroupContext,
+  ): Promise<LoadResult>;
+  /** More columns for its table. */
+  extras?: Extra[];
+  /** Latencies are also given as added over direct's, and GC pauses in the window beside them. */
+  tail?: boolean;
+  /** Only direct, HAProxy and switchyard run it: the newer scenarios, kept short. */
+  core?: boolean;
 }
+
+const TAIL_EXTRAS: Extra[] = [
+  { key: 'p999Us', label: 'p99.9', format: 'us' },
+  { key: 'maxUs', label: 'max', format: 'us' },
+  { key: 'gcMaxMs', label: 'longest GC pause', format: 'ms' },
+  { key: 'gcCount', label: 'GC pauses', format: 'number' },
+];
 
 /** Clients of the keep-alive and churn scenarios. */
 const SMALL_CONNECTIONS = 50;
+/** pgbench clients (one connection each). */
+const PG_CLIENTS = 10;
+/** Clients of the all-cores scenario. */
+const CORES_CONNECTIONS = 100;
 /** Clients of the 1 MiB scenario. */
 const BULK_CONNECTIONS = 8;
 const REDIS_CONNECTIONS = 50;
@@ -97,7 +158,124 @@ export const SCENARIOS: readonly Scenario[] = [
     tool: 'redisBenchmark',
     run: runRedis,
   },
+  ...[25, 50, 75].map(
+    (share): Scenario => ({
+      id: `latency-${share}` as ScenarioId,
+      title: `open-loop latency at ${share} % of HAProxy's maximum`,
+      how:
+        `http-load open loop, ${SMALL_CONNECTIONS} connections, GET of 12 bytes at ${share} % of ` +
+        `the rate HAProxy reached closed-loop with the same client; latency from each request's ` +
+        'scheduled time (coordinated omission corrected)',
+      backend: 'origin',
+      unit: 'request',
+      tool: 'node',
+      tail: true,
+      core: true,
+      extras: TAIL_EXTRAS,
+      run: async (_tools, port, seconds, _state, group) =>
+        runHttpLoad({
+          port,
+          path: '/small',
+          connections: SMALL_CONNECTIONS,
+          seconds,
+          rate: ((await maxRate(group)) * share) / 100,
+        }),
+    }),
+  ),
+  ...[2000, 8000].map(
+    (connections): Scenario => ({
+      id: `conns-${connections}` as ScenarioId,
+      title: `${connections.toLocaleString('en')} keep-alive connections`,
+      how:
+        `http-load closed loop, ${connections} connections opened first, GET of 12 bytes; ` +
+        'fairness = mean requests of the slowest 1 % of connections / the median',
+      backend: 'origin',
+      unit: 'request',
+      tool: 'node',
+      core: true,
+      extras: [
+        { key: 'p999Us', label: 'p99.9', format: 'us' },
+        { key: 'fairness', label: 'fairness', format: 'ratio' },
+      ],
+      run: (_tools, port, seconds) =>
+        runHttpLoad({ port, path: '/small', connections, seconds, rate: 0 }),
+    }),
+  ),
+  ...(['up', 'down'] as const).map(
+    (direction): Scenario => ({
+      id: `iperf3-${direction}`,
+      title: `iperf3 ${direction === 'up' ? 'client to server' : 'server to client (-R)'}`,
+      how: `iperf3 -c${direction === 'down' ? ' -R' : ''}, one stream, through the proxy`,
+      backend: 'iperf',
+      unit: 'GiB',
+      tool: 'iperf3',
+      core: true,
+      extras: [{ key: 'gbps', label: 'Gbit/s', format: 'number' }],
+      run: (tools, port, seconds) =>
+        runIperf3(tools.iperf3 ?? '', port, seconds, direction === 'down'),
+    }),
+  ),
+  {
+    id: 'pgbench-select',
+    title: 'pgbench select-only',
+    how: `pgbench -b select-only -c ${PG_CLIENTS} -j 1 against PostgreSQL (fsync off)`,
+    backend: 'postgres',
+    unit: 'transaction',
+    tool: 'pgbench',
+    core: true,
+    extras: [{ key: 'tps', label: 'TPS', format: 'number' }],
+    run: (tools, port, seconds) =>
+      runPgbench(tools.pgbench ?? '', port, seconds, 'select-only', PG_CLIENTS, false),
+  },
+  {
+    id: 'pgbench-tpcb',
+    title: 'pgbench TPC-B-like, a connection per transaction',
+    how: `pgbench -b tpcb-like -C -c ${PG_CLIENTS} -j 1 against PostgreSQL (fsync off)`,
+    backend: 'postgres',
+    unit: 'transaction',
+    tool: 'pgbench',
+    core: true,
+    extras: [{ key: 'tps', label: 'TPS', format: 'number' }],
+    run: (tools, port, seconds) =>
+      runPgbench(tools.pgbench ?? '', port, seconds, 'tpcb-like', PG_CLIENTS, true),
+  },
+  {
+    id: 'cores',
+    title: 'all cores: two threads or workers, unpinned',
+    how:
+      `http-load closed loop on both CPUs, ${CORES_CONNECTIONS} connections, GET of 12 bytes; ` +
+      'HAProxy nbthread 2, switchyard --workers 2, neither pinned',
+    backend: 'cores',
+    unit: 'request',
+    tool: 'node',
+    core: true,
+    run: (_tools, port, seconds) =>
+      runHttpLoad({
+        port,
+        path: '/small',
+        connections: CORES_CONNECTIONS,
+        seconds,
+        rate: 0,
+        cpus: `${LOAD_CPU},${PROXY_CPU}`,
+      }),
+  },
 ];
+
+/** HAProxy's closed-loop rate with http-load, measured the first time a group asks. */
+async function maxRate(group: GroupContext): Promise<number> {
+  if (group.maxRate === undefined) {
+    if (group.baselinePort === null) throw new Error('no HAProxy to take the rate from');
+    const r = await runHttpLoad({
+      port: group.baselinePort,
+      path: '/small',
+      connections: SMALL_CONNECTIONS,
+      seconds: 2,
+      rate: 0,
+    });
+    group.maxRate = r.requests / r.seconds;
+  }
+  return group.maxRate;
+}
 
 /**
  * redis-benchmark runs a count, not a duration. The first run (the warm-up) is a fixed, small

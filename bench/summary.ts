@@ -36,6 +36,8 @@ export interface LoadRow {
   ratioMin: number | null;
   ratioMax: number | null;
   target: number | null;
+  /** Medians of the scenario's extra figures, by Extra.key. */
+  extras: Record<string, number | null>;
 }
 
 export interface ScenarioSummary {
@@ -80,6 +82,12 @@ export function summarizeScenario(scenario: Scenario, runs: ContenderRuns[]): Sc
       ratioMin: ratios.length ? Math.min(...ratios) : null,
       ratioMax: ratios.length ? Math.max(...ratios) : null,
       target: TARGETS[r.name]?.[scenario.id] ?? null,
+      extras: Object.fromEntries(
+        [...(scenario.extras ?? []).map((e) => e.key), 'p999Us', 'maxUs'].map((key) => [
+          key,
+          median(samples.map((s) => s.load.extra?.[key] ?? null)),
+        ]),
+      ),
     };
   });
   return { scenario, rows };

@@ -97,10 +97,20 @@ export class Side implements SocketEvents {
       session.close(Ending.internal, 'read while the peer still held bytes');
       return;
     }
-    // 1. Try to hand the bytes to the peer's socket straight from the engine's read buffer.
+    // 1. The engine read into a pool buffer it can lend (Node, streaming): write straight from
+    // it; if the write is pending, the buffer becomes the held one, as a copy would have.
+    if (this.socket.readBufferLendable === true) {
+      if (to.socket.writeHeld(data, n)) return; // written inside the call: the socket keeps it
+      (this.socket as Required<EngineSocket>).lendReadBuffer();
+      to.held = data;
+      this.socket.pause();
+      session.settle();
+      return;
+    }
+    // 2. Try to hand the bytes to the peer's socket straight from the engine's read buffer.
     const taken = to.socket.tryWrite(data, n);
     if (taken === n) return;
-    // 2. The rest moves into a pool buffer, which is written from and kept until the write is done.
+    // 3. The rest moves into a pool buffer, which is written from and kept until the write is done.
     const pool = session.ctx.pool;
     const buf = pool.acquire();
     data.copy(buf, 0, taken, n);
@@ -108,7 +118,7 @@ export class Side implements SocketEvents {
       pool.release(buf); // written inside the call: nothing is pending
       return;
     }
-    // 3. Backpressure: the peer cannot take more now. Stop reading this side until it drains.
+    // 4. Backpressure: the peer cannot take more now. Stop reading this side until it drains.
     to.held = buf;
     this.socket.pause();
     session.settle();
@@ -135,7 +145,7 @@ export class Side implements SocketEvents {
       this.socket.shutdown();
     }
     const from = this.peer;
-    // 4. Resume reading where it stopped.
+    // 5. Resume reading where it stopped.
     if (!from.readEnded && !from.closed) from.socket.resume();
     session.settle();
   }
@@ -252,6 +262,8 @@ export class Session implements TimerEntry, Chooser, Waiter {
     this.lastActivity = this.startedAt;
     this.backend = ctx.backend;
     this.client = new Side(this, 'client', clientSocket);
+    // Streaming reads may go into pool buffers the core then writes from (engines that can).
+    clientSocket.readFrom?.(ctx.pool);
     this.server = noServerSide(this, this.client);
     this.client.peer = this.server;
     transition(this, State.CONNECTING, ctx.counters);
@@ -349,6 +361,7 @@ export class Session implements TimerEntry, Chooser, Waiter {
     const side = this.server;
     side.closed = false;
     side.socket = this.backend.connect(server, side);
+    side.socket.readFrom?.(this.ctx.pool);
     this.ctx.wheel.schedule(this);
   }
 

@@ -28,6 +28,15 @@ export interface SocketEvents {
   onClose(): void;
 }
 
+/** Pool buffers an engine may read into (the core's BufferPool is one). */
+export interface ReadBufferPool {
+  readonly size: number;
+  readonly capacity: number;
+  readonly inUse: number;
+  acquire(): Buffer;
+  release(buf: Buffer): void;
+}
+
 /** One TCP socket as the core sees it. */
 export interface EngineSocket {
   readonly remoteAddress: string;
@@ -59,6 +68,22 @@ export interface EngineSocket {
   reset(): void;
   /** Closes (FIN if the kernel has no unread bytes). Idempotent. */
   destroy(): void;
+  /**
+   * Optional (the Node engine). Lets the socket read into buffers of `pool` while it streams
+   * full reads, so the bytes can be written on without a copy; it still reads into the engine's
+   * shared buffer otherwise, and an idle socket holds no pool buffer.
+   */
+  readFrom?(pool: ReadBufferPool): void;
+  /**
+   * True during `onData` when `data` is a pool buffer (of the pool given to `readFrom`) that the
+   * socket can give up with `lendReadBuffer`; false when it is the engine's shared buffer.
+   */
+  readonly readBufferLendable?: boolean;
+  /**
+   * During `onData`, when `readBufferLendable`: `data` becomes the caller's (it releases it to
+   * the pool when done with it) and the socket reads into another buffer from now on.
+   */
+  lendReadBuffer?(): void;
 }
 
 /** What a listener asks of the core for each incoming connection. */

@@ -10,6 +10,7 @@ import type {
   EngineOptions,
   EngineSocket,
   ListenOptions,
+  ReadBufferPool,
   SocketEvents,
 } from './engine.ts';
 
@@ -37,6 +38,17 @@ import type {
  * A short chunk needs a `subarray` view (the binding takes no offset/length): a small
  * young-generation object, no backing memory. A write request object is allocated only when a
  * write goes asynchronous.
+ *
+ * Streaming without the copy (`readFrom`): a socket whose read filled the shared buffer is
+ * likely mid-transfer, so it gets a pool buffer of its own to read into (`useUserBuffer`). The
+ * core writes straight from it; when that write finishes inside the call the socket keeps the
+ * buffer, and when it goes asynchronous the core takes the buffer (`lendReadBuffer`), pauses the
+ * socket, and the socket takes another pool buffer when it resumes (LIFO: usually the one just
+ * released). A short read means the burst is over: the buffer goes back and the socket reads
+ * into the shared buffer again. A once-a-second sweep takes the buffer back from a socket that
+ * has not read since the last sweep (a transfer that ended on a full read), so an idle socket
+ * holds no pool buffer. A socket takes a pool buffer only while reading (not paused) and only
+ * when the pool has room, so it never takes one the core would need.
  */
 export class NodeEngine implements Engine {
   readonly name = 'node' as const;
@@ -213,6 +225,31 @@ const kOwner = Symbol('switchyard.owner');
 /** A write request object for the next write; one is used up only when a write goes async. */
 let spareWriteReq: WriteReq | null = null;
 
+/** Sockets holding a pool buffer to read into, for the sweep. */
+const ownersOfPoolBuffers = new Set<NodeSocket>();
+let sweepTimer: NodeJS.Timeout | null = null;
+/** How often a socket that stopped reading gives its pool buffer back; ms. */
+const SWEEP_MS = 1000;
+
+function startSweep(): void {
+  if (sweepTimer !== null) return;
+  sweepTimer = setInterval(sweep, SWEEP_MS);
+  sweepTimer.unref();
+}
+
+/** Takes the pool buffer back from every socket that has not read since the last sweep. */
+function sweep(): void {
+  for (const socket of ownersOfPoolBuffers) {
+    if (socket.recentReads === 0) socket.returnPoolBuffer();
+    else socket.recentReads = 0;
+  }
+  // Nothing to watch: no timer while no socket streams (idle CPU).
+  if (ownersOfPoolBuffers.size === 0 && sweepTimer !== null) {
+    clearInterval(sweepTimer);
+    sweepTimer = null;
+  }
+}
+
 const NO_EVENTS: SocketEvents = {
   onOpen() {},
   onData() {},
@@ -244,6 +281,16 @@ class NodeSocket implements EngineSocket {
   /** close() or reset() called; `onClose` follows once libuv has closed the handle. */
   closing = false;
   private peer: { address?: string; port?: number } | null = null;
+  /** Where streaming reads may take buffers from (readFrom); null: the shared buffer only. */
+  pool: ReadBufferPool | null = null;
+  /** The pool buffer libuv reads into now; null when it reads into the shared `readBuffer`. */
+  own: Buffer | null = null;
+  /** The last read was lent to the core: take a pool buffer again on resume. */
+  streaming = false;
+  /** Reads since the last sweep (the sweep takes `own` back from a socket that had none). */
+  recentReads = 0;
+  /** During onData: the bytes are in `own`, which the core may take (lendReadBuffer). */
+  readBufferLendable = false;
 
   constructor(handle: TcpHandle, readBuffer: Buffer) {
     this.handle = handle;
@@ -283,6 +330,46 @@ class NodeSocket implements EngineSocket {
     return 0;
   }
 
+  readFrom(pool: ReadBufferPool): void {
+    this.pool = pool;
+  }
+
+  lendReadBuffer(): void {
+    if (this.own === null) return;
+    // The core owns it now (a write holds it): libuv must not read into it again.
+    this.own = null;
+    this.readBufferLendable = false;
+    this.streaming = true;
+    ownersOfPoolBuffers.delete(this);
+    if (!this.closing) this.handle.useUserBuffer(this.readBuffer);
+  }
+
+  /** Starts reading into a pool buffer of its own, if the pool can spare one. */
+  takePoolBuffer(): void {
+    const pool = this.pool;
+    if (pool === null || this.own !== null || this.closing) return;
+    // The pool has one buffer per direction of every session, and a direction holds at most one
+    // at a time: this one (reading), or the one its peer's write holds (lent or copied; the
+    // socket is paused then and takes none). So it is never short; the check is a guard.
+    if (pool.inUse >= pool.capacity) return;
+    const buf = pool.acquire();
+    this.own = buf;
+    this.recentReads = 1;
+    this.handle.useUserBuffer(buf);
+    ownersOfPoolBuffers.add(this);
+    startSweep();
+  }
+
+  /** Gives the pool buffer back and reads into the shared buffer again. */
+  returnPoolBuffer(): void {
+    const buf = this.own;
+    if (buf === null) return;
+    this.own = null;
+    ownersOfPoolBuffers.delete(this);
+    if (!this.closing) this.handle.useUserBuffer(this.readBuffer);
+    (this.pool as ReadBufferPool).release(buf);
+  }
+
   writeHeld(buf: Buffer, n: number): boolean {
     if (this.closing) return true; // nothing will be written; the close is already on its way
     const chunk = n === buf.length ? buf : buf.subarray(0, n);
@@ -312,6 +399,10 @@ class NodeSocket implements EngineSocket {
 
   resume(): void {
     this.wantRead = true;
+    if (this.streaming) {
+      this.streaming = false;
+      this.takePoolBuffer();
+    }
     this.syncReading();
   }
 
@@ -382,7 +473,21 @@ function handleOnRead(this: TcpHandle): undefined {
   const socket = this[kOwner] as NodeSocket;
   const n = binding.streamBaseState[binding.kReadBytesOrError] as number;
   if (n > 0) {
-    socket.events.onData(socket.readBuffer, n);
+    const own = socket.own;
+    if (own === null) {
+      socket.events.onData(socket.readBuffer, n);
+      // A full read: more is probably coming. Read the next ones into a pool buffer.
+      if (n === socket.readBuffer.length && socket.pool !== null && socket.reading) {
+        socket.takePoolBuffer();
+      }
+      return;
+    }
+    socket.recentReads++;
+    socket.readBufferLendable = true;
+    socket.events.onData(own, n);
+    socket.readBufferLendable = false;
+    // Not lent, and a short read: the burst is over, the buffer goes back.
+    if (socket.own !== null && n < own.length) socket.returnPoolBuffer();
     return;
   }
   if (n === 0) return;
@@ -402,6 +507,7 @@ function handleOnRead(this: TcpHandle): undefined {
 function handleOnClose(this: TcpHandle): void {
   const socket = this[kOwner] as NodeSocket;
   this[kOwner] = undefined;
+  socket.returnPoolBuffer(); // libuv reads no more: the buffer is free
   const events = socket.events;
   socket.events = NO_EVENTS;
   events.onClose();
