@@ -16,7 +16,13 @@ export const defaults = {
    * 0 disables this timeout only: the idle timeout still applies to a half-closed pair.
    */
   halfClosedTimeoutMs: 30_000,
-  /** Pending connections the kernel queues on a listener (listen(2) backlog). */
+  /**
+   * Pending connections the kernel queues on a listener (listen(2) backlog), at least: a frontend
+   * asks for its maxConnections when that is larger, as HAProxy does, and the kernel caps the
+   * request at net.core.somaxconn (4096 here). At 511, 2,000 clients connecting at once
+   * overflowed the queue and their retried SYNs added a second to the p99 (bench, 2026-11-27).
+   * The Bun engine cannot set it: Bun.listen takes no backlog (uSockets listens with 512).
+   */
   backlog: 511,
   /** Log level: trace, debug, info, warn, error, fatal or silent. */
   logLevel: 'info',

@@ -91,7 +91,9 @@ export class ProxyServer implements AcceptHandler {
       bufferSize: options.bufferSize ?? defaults.bufferSize,
       idleTimeoutMs: options.idleTimeoutMs ?? defaults.idleTimeoutMs,
       halfClosedTimeoutMs: options.halfClosedTimeoutMs ?? defaults.halfClosedTimeoutMs,
-      backlog: options.backlog ?? defaults.backlog,
+      backlog:
+        options.backlog ??
+        Math.max(defaults.backlog, options.maxConnections ?? defaults.maxConnections),
     };
     this.reusePort = options.reusePort ?? false;
     this.connectionLog = options.connectionLog ?? null;
