@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.ts';
 import { countersOf, keepConfigured, sumStats } from '../core/aggregate.ts';
 import { defaults } from '../defaults.ts';
 import { ErrorCode, SwitchyardError } from '../errors.ts';
-import type { SwitchyardStats, ConnectionRow as WorkerConnection } from '../stats.ts';
+import type { ConnectionRow, SwitchyardStats } from '../stats.ts';
 import { type FromWorker, type ToWorker, WORKER_ENV } from './messages.ts';
 
 export interface SupervisorOptions {
@@ -48,7 +48,7 @@ interface Slot extends WorkerInfo {
   restartTimer: NodeJS.Timeout | null;
   stats: SwitchyardStats | null;
   /** Its answer to the last liveConnections() request. */
-  connections: WorkerConnection[];
+  connections: ConnectionRow[];
   /** The reload count when it was spawned: a reload since then is sent to it once it is ready. */
   configVersion: number;
   /** performance.now() at its spawn: its uptime, on a clock a wall-clock step does not move. */
@@ -148,7 +148,7 @@ export class Supervisor {
    * Every live worker's connections, asked for now (workers do not send them unasked): what the
    * admin server's /api/connections reads through StatsSource.
    */
-  connections(): Promise<(WorkerConnection & { worker: number })[]> {
+  connections(): Promise<(ConnectionRow & { worker: number })[]> {
     return this.liveConnections();
   }
 
@@ -156,7 +156,7 @@ export class Supervisor {
    * The connections of every live worker as of the last liveConnections(); each with its
    * worker's id.
    */
-  lastConnections(): (WorkerConnection & { worker: number })[] {
+  lastConnections(): (ConnectionRow & { worker: number })[] {
     return this.slots.flatMap((s) =>
       s.child ? s.connections.map((c) => ({ ...c, worker: s.id })) : [],
     );
@@ -167,7 +167,7 @@ export class Supervisor {
    * worker's id. A worker that has not answered within `timeoutMs` (hung, or busy) is left out
    * and logged, so a stuck worker never holds up the admin server's request.
    */
-  async liveConnections(timeoutMs = 1_000): Promise<(WorkerConnection & { worker: number })[]> {
+  async liveConnections(timeoutMs = 1_000): Promise<(ConnectionRow & { worker: number })[]> {
     const id = ++this.requests;
     const ready = this.slots.filter((s) => s.ready && s.child?.connected);
     await Promise.all(
