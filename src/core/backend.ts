@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { BackendConfig, ServerConfig } from '../config/schema.ts';
 import type { Engine, EngineSocket, SocketEvents } from '../engine/engine.ts';
 import { LOCAL_ERROR_CODES } from '../errors.ts';
+import { LogLimiter } from '../log-limiter.ts';
 import type { BackendStats, ServerView } from '../stats.ts';
 import type { TlsClientMaterial, TlsInfo } from '../tls.ts';
 import { formatHostPort, type HostPort } from '../units.ts';
@@ -131,6 +132,7 @@ export class Backend {
   /** Monotonic time of the last local-error log line (one per second at most). */
   private localErrorLoggedAt = Number.NEGATIVE_INFINITY;
   private localErrorsUnlogged = 0;
+  private readonly limiter: LogLimiter;
 
   constructor(
     config: BackendConfig,
@@ -141,6 +143,7 @@ export class Backend {
     this.config = config;
     this.engine = engine;
     this.log = log;
+    this.limiter = new LogLimiter(log);
     this.update(config, tls);
   }
 
@@ -317,6 +320,16 @@ export class Backend {
       return;
     }
     server.failures++;
+    if (server.tls !== null && !/^E[A-Z]+$/.test(code)) {
+      // Not a socket errno: the TLS handshake or the server's certificate failed. Said once per
+      // window and reason: a misconfigured CA fails every connection.
+      this.limiter.write(
+        'warn',
+        `tls:${code}`,
+        { backend: this.name, server: server.name, code },
+        `TLS to server ${server.name} failed: ${code}`,
+      );
+    }
     // Without active checks nothing would bring the server back: only checks mark servers down.
     if (server.check) this.observe(server, false, `connect failed (${code})`);
     this.release(server);

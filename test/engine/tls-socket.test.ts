@@ -256,3 +256,108 @@ for (const engine of ENGINES) {
     });
   });
 }
+
+/** A TLS server with `pem` that answers every connection with `name`, then FIN. */
+async function startTlsNamedServer(
+  t: Parameters<typeof tempDir>[0],
+  pem: Pem,
+  name: string,
+): Promise<{ port: number; hits: () => number }> {
+  let hits = 0;
+  const server = tls.createServer({ cert: pem.cert, key: pem.key, allowHalfOpen: true }, (s) => {
+    hits++;
+    s.on('error', () => {});
+    s.end(name);
+  });
+  server.on('tlsClientError', () => {});
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  return { port: (server.address() as net.AddressInfo).port, hits: () => hits };
+}
+
+/** Connects with plain TCP and resolves with all the proxy sent before closing. */
+async function plainRead(port: number): Promise<string> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  let text = '';
+  socket.on('data', (d) => {
+    text += d;
+  });
+  await new Promise((resolve) => socket.on('close', resolve));
+  return text;
+}
+
+for (const engine of ENGINES) {
+  describe(`TLS origination (${engine} engine)`, { timeout: 60_000 }, () => {
+    test('verified against the CA and servername; a wrong servername is a connect failure', async (t) => {
+      const p = await pki(t);
+      const caFile = writePem(p.dir, 'ca', p.ca).certFile;
+      const upstream = await startTlsNamedServer(t, await makeCert(p.ca, ['api.internal']), 'u1');
+      const server = (servername: string) => ({
+        name: 'u1',
+        address: `127.0.0.1:${upstream.port}`,
+        tls: { ca: caFile, servername },
+      });
+      const proxy = await startBalancer(
+        t,
+        {
+          frontends: [
+            { name: 'good', listen: '127.0.0.1:0', backend: 'good' },
+            { name: 'bad', listen: '127.0.0.1:0', backend: 'bad' },
+          ],
+          backends: [
+            { name: 'good', servers: [server('api.internal')] },
+            { name: 'bad', retries: 1, servers: [server('wrong.internal')] },
+          ],
+        },
+        engine,
+      );
+      assert.equal(await plainRead(proxy.ports.good as number), 'u1');
+      assert.equal(await plainRead(proxy.ports.bad as number), '', 'refused: nothing forwarded');
+      const stats = await proxy.stats();
+      assert.equal(
+        stats.frontends.bad?.closed.connect_failed,
+        1,
+        JSON.stringify(stats.frontends.bad?.closed),
+      );
+      assert.equal(stats.backends.bad?.servers[0]?.failures, 2, 'the attempt and its retry');
+      assert.equal(stats.backends.good?.servers[0]?.failures, 0);
+    });
+
+    test('health checks handshake too: an unverifiable server goes down, a good one stays up', async (t) => {
+      const p = await pki(t);
+      const caFile = writePem(p.dir, 'ca', p.ca).certFile;
+      const foreign = await makeCert(await makeCa('other CA'), ['api.internal']);
+      const good = await startTlsNamedServer(t, await makeCert(p.ca, ['api.internal']), 'ok');
+      const bad = await startTlsNamedServer(t, foreign, 'bad');
+      const proxy = await startBalancer(
+        t,
+        {
+          frontends: [{ name: 'f', listen: '127.0.0.1:0', backend: 'app' }],
+          backends: [
+            {
+              name: 'app',
+              healthCheck: { interval: '100ms', rise: 1, fall: 1 },
+              servers: ['good', 'bad'].map((name) => ({
+                name,
+                address: `127.0.0.1:${(name === 'good' ? good : bad).port}`,
+                tls: { ca: caFile, servername: 'api.internal' },
+              })),
+            },
+          ],
+        },
+        engine,
+      );
+      await waitFor(
+        async () => (await proxy.stats()).backends.app?.servers[1]?.up === false,
+        5000,
+        'the unverifiable server to go down',
+      );
+      const servers = (await proxy.stats()).backends.app?.servers;
+      assert.equal(servers?.[0]?.up, true);
+      assert.ok((servers?.[0]?.checks ?? 0) > 0);
+      for (let i = 0; i < 4; i++) assert.equal(await plainRead(proxy.port), 'ok');
+    });
+  });
+}
