@@ -1,12 +1,13 @@
 // TLS termination end to end on both engines: a node:tls client -> switchyard (child process,
 // TLS frontend) -> a plain backend. Certificates are made by the test (test/support/certs.ts).
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { describe, test } from 'node:test';
 import tls from 'node:tls';
-import { makeCa, makeCert, type Pem, tempDir, writePem } from '../support/certs.ts';
+import { type CertFiles, makeCa, makeCert, type Pem, tempDir, writePem } from '../support/certs.ts';
 import { closedWithin, sha256, sleep, waitFor } from '../support/clients.ts';
 import { ENGINES } from '../support/proc.ts';
 import { startBalancer } from '../support/proxy-process.ts';
@@ -17,7 +18,7 @@ const MiB = 1024 * 1024;
 interface Pki {
   ca: Pem;
   dir: string;
-  files: Record<string, { certFile: string; keyFile: string }>;
+  files: Record<string, CertFiles>;
 }
 
 /** A CA and certificates for a.example.com, *.w.example.com and default.example.com. */
@@ -358,6 +359,47 @@ for (const engine of ENGINES) {
       assert.equal(servers?.[0]?.up, true);
       assert.ok((servers?.[0]?.checks ?? 0) > 0);
       for (let i = 0; i < 4; i++) assert.equal(await plainRead(proxy.port), 'ok');
+    });
+  });
+}
+
+for (const engine of ENGINES) {
+  describe(`TLS certificate reload (${engine} engine)`, { timeout: 60_000 }, () => {
+    test('a reload serves the new certificate to new connections; open ones are untouched; a bad key is refused', async (t) => {
+      const p = await pki(t);
+      const backend = await startEchoServer(t);
+      const config = tlsFrontend(p, backend.port);
+      const proxy = await startBalancer(t, config, engine);
+      const serial = async () => {
+        const c = await tlsConnect(proxy.port, p.ca.cert, 'a.example.com');
+        const s = c.getPeerCertificate().serialNumber;
+        return { c, s };
+      };
+      const first = await serial();
+      t.after(() => first.c.destroy());
+      assert.equal(
+        first.s.toUpperCase(),
+        new X509Certificate(p.files.a?.cert as string).serialNumber,
+      );
+      const renewed = writePem(p.dir, 'a', await makeCert(p.ca, ['a.example.com']));
+      await proxy.reload(config);
+      const second = await serial();
+      second.c.destroy();
+      assert.equal(second.s.toUpperCase(), new X509Certificate(renewed.cert).serialNumber);
+      assert.notEqual(second.s, first.s);
+      // The connection made before the reload still works, on its old session.
+      first.c.write('still here');
+      const [echo] = await once(first.c, 'data');
+      assert.equal(String(echo), 'still here');
+      // A key that is no key: the reload is refused with the key named, the running one stays.
+      writeFileSync(renewed.keyFile, 'garbage');
+      await assert.rejects(
+        proxy.reload(config),
+        /frontends\.0\.tls\.certificates\.1\.key: .*a\.key holds no PEM private key/,
+      );
+      const third = await serial();
+      third.c.destroy();
+      assert.equal(third.s, second.s);
     });
   });
 }
