@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { Config, ConfigInput, FrontendConfig } from './config/schema.ts';
+import type { TlsFiles } from './config/tls-files.ts';
 import { sumStats } from './core/aggregate.ts';
 import { Backend, type RouteHook } from './core/backend.ts';
 import { waitForIdle } from './core/drain.ts';
@@ -14,6 +15,7 @@ import { createEngine, runtimeEngineName } from './engine/select.ts';
 import { createLogger } from './log.ts';
 import { type AccessLog, openAccessLog } from './observability/access-log.ts';
 import type { ConnectionRow, SwitchyardStats } from './stats.ts';
+import type { TlsClientMaterial } from './tls.ts';
 import { formatHostPort, type HostPort } from './units.ts';
 
 export interface CreateProxyOptions {
@@ -169,6 +171,10 @@ class Switchyard implements ProxyHandle {
    * the backends updated.
    */
   async apply(config: Config): Promise<void> {
+    // Certificates and keys are read first: a bad file refuses the whole config (ConfigError,
+    // the key named) before any listener or backend changes.
+    const tls = await readTls(config);
+    this.warnExpiring(tls);
     if (config.bufferSize !== this.readSize) {
       this.log.warn(
         { running: this.readSize, requested: config.bufferSize },
@@ -177,7 +183,9 @@ class Switchyard implements ProxyHandle {
     }
     const added = new Map<string, Backend>();
     for (const bc of config.backends) {
-      if (!this.backends.has(bc.name)) added.set(bc.name, new Backend(bc, this.engine, this.log));
+      if (!this.backends.has(bc.name)) {
+        added.set(bc.name, new Backend(bc, this.engine, this.log, serverTls(tls, bc.name)));
+      }
     }
     const backendOf = (name: string) => (added.get(name) ?? this.backends.get(name)) as Backend;
     const bound: Frontend[] = [];
@@ -185,7 +193,7 @@ class Switchyard implements ProxyHandle {
       for (const fc of config.frontends) {
         const running = this.frontends.get(fc.name);
         if (running && sameAddress(fc.listen, running.config.listen)) continue;
-        const proxy = this.newProxy(fc, config, backendOf(fc.backend));
+        const proxy = this.newProxy(fc, config, backendOf(fc.backend), tls);
         bound.push({ config: fc, proxy }); // before start: a failed start is closed below too
         await proxy.start();
       }
@@ -220,12 +228,20 @@ class Switchyard implements ProxyHandle {
     }
     for (const bc of config.backends) {
       const backend = this.backends.get(bc.name);
-      if (backend) backend.update(bc);
+      if (backend) backend.update(bc, serverTls(tls, bc.name));
       else this.backends.set(bc.name, added.get(bc.name) as Backend);
     }
     for (const fc of config.frontends) {
       const running = this.frontends.get(fc.name) as Frontend;
       running.proxy.backend = this.backends.get(fc.backend) as Backend;
+      const material = tls?.frontends.get(fc.name) ?? null;
+      if (material !== null && running.proxy.terminatesTls) running.proxy.setTls(material);
+      else if ((material !== null) !== running.proxy.terminatesTls) {
+        this.log.warn(
+          { frontend: fc.name },
+          `frontend ${fc.name}: turning TLS on or off needs a new listen address or a restart; it stays as it runs`,
+        );
+      }
       running.config = fc;
     }
     const listed = new Set(config.backends.map((b) => b.name));
@@ -236,7 +252,30 @@ class Switchyard implements ProxyHandle {
     }
   }
 
-  private newProxy(fc: FrontendConfig, config: Config, backend: Backend): ProxyServer {
+  /** A certificate expiring within defaults.tlsExpiryWarnDays is a warning (start and reload). */
+  private warnExpiring(tls: TlsFiles | null): void {
+    if (tls === null) return;
+    const soon = Date.now() + defaults.tlsExpiryWarnDays * 24 * 3600 * 1000;
+    for (const [frontend, m] of tls.frontends) {
+      for (const c of m.certificates) {
+        if (c.notAfter > soon) continue;
+        const days = Math.floor((c.notAfter - Date.now()) / (24 * 3600 * 1000));
+        this.log.warn(
+          { frontend, cert: c.file, notAfter: new Date(c.notAfter).toISOString(), days },
+          days < 0
+            ? `certificate ${c.file} of frontend ${frontend} has expired`
+            : `certificate ${c.file} of frontend ${frontend} expires in ${days} days`,
+        );
+      }
+    }
+  }
+
+  private newProxy(
+    fc: FrontendConfig,
+    config: Config,
+    backend: Backend,
+    tls: TlsFiles | null,
+  ): ProxyServer {
     return new ProxyServer({
       name: fc.name,
       listen: fc.listen,
@@ -251,6 +290,7 @@ class Switchyard implements ProxyHandle {
       ...(this.options.strictStates ? { strictStates: true } : {}),
       connectionLog: this.options.connectionLog ?? this.accessLog,
       ...(this.options.reusePort ? { reusePort: true } : {}),
+      tls: tls?.frontends.get(fc.name) ?? null,
     });
   }
 
@@ -385,6 +425,26 @@ class Switchyard implements ProxyHandle {
 function add(a: FrontendStats, b: FrontendStats): FrontendStats {
   const one = (s: FrontendStats): SwitchyardStats => ({ frontends: { f: s }, backends: {} });
   return sumStats([one(a), one(b)]).frontends.f as FrontendStats;
+}
+
+/** The TLS files of `config`, read; null when it has no TLS block (nothing to load). */
+async function readTls(config: Config): Promise<TlsFiles | null> {
+  const any =
+    config.frontends.some((f) => f.tls !== undefined) ||
+    config.backends.some((b) => b.servers.some((s) => s.tls !== undefined));
+  if (!any) return null;
+  const { readTlsFiles } = await import('./config/tls-files.ts');
+  return readTlsFiles(config);
+}
+
+/** The TLS of backend `backend`'s servers, by server name. */
+function serverTls(tls: TlsFiles | null, backend: string): Map<string, TlsClientMaterial> {
+  const out = new Map<string, TlsClientMaterial>();
+  if (tls === null) return out;
+  const prefix = `${backend}/`;
+  for (const [key, m] of tls.servers)
+    if (key.startsWith(prefix)) out.set(key.slice(prefix.length), m);
+  return out;
 }
 
 function sameAddress(a: HostPort, b: HostPort): boolean {

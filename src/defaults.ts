@@ -110,6 +110,20 @@ export const defaults = {
   adminPageLimitMax: 5_000,
   /** Access log target: a file path, `stdout`, or `off` (no access log). */
   accessLog: 'off',
+
+  // ─── TLS ───
+
+  /** Oldest TLS version a terminating frontend accepts (`TLSv1.2` or `TLSv1.3`). */
+  tlsMinVersion: 'TLSv1.2',
+  /**
+   * Milliseconds a client may take to complete the TLS handshake (termination), or to send its
+   * whole ClientHello (SNI routing). 0 disables it (the idle timeout does not apply before).
+   */
+  tlsHandshakeTimeoutMs: 5_000,
+  /** A certificate expiring within this many days is a warning at start and on reload. */
+  tlsExpiryWarnDays: 14,
+  /** Largest ClientHello read for SNI routing, in bytes; a longer one closes the client. */
+  clientHelloMaxBytes: 16 * 1024,
 } as const;
 
 /**

@@ -9,6 +9,7 @@
  */
 import type { Rejection, SessionEnding } from './core/ending.ts';
 import type { State } from './core/state.ts';
+import type { TlsInfo } from './tls.ts';
 
 /** A histogram as a scrape reads it: bounds (milliseconds, ascending), non-cumulative counts. */
 export interface HistogramSnapshot {
@@ -37,6 +38,8 @@ export interface ProxyStats {
    * stats summed from elsewhere (workers) may leave it out; a ProxyServer always has it.
    */
   histograms?: { connectMs: HistogramSnapshot; durationMs: HistogramSnapshot };
+  /** A TLS frontend's certificates: `name` is the cert file, `expiresAt` its expiry (ms epoch). */
+  tlsCertificates?: { name: string; expiresAt: number }[];
 }
 
 /** What a route hook sees of one server. */
@@ -96,6 +99,8 @@ export interface ConnectionRow {
   ageMs: number;
   /** Which socket is not taking bytes (the side a direction waits on), if any. */
   blocked: 'client' | 'server' | 'both' | null;
+  /** What the client's TLS handshake negotiated (SNI, ALPN, version, cipher); null: plain TCP. */
+  tls: TlsInfo | null;
   /** The worker process that holds it (a supervisor's list only). */
   worker?: number;
 }
@@ -192,6 +197,12 @@ export const FRONTEND_STATS = {
     help: 'Lifetime of closed connections.',
   },
   bounds: { merge: 'setting', type: 'setting', help: 'Histogram bucket bounds (ms).' },
+  expiresAt: {
+    merge: 'setting',
+    type: 'gauge',
+    metric: 'switchyard_tls_certificate_expiry_seconds',
+    help: 'Seconds until a TLS certificate of a frontend expires (negative: expired).',
+  },
 } as const satisfies Record<string, StatDeclaration>;
 
 /** Numbers of the process itself (not in stats(): read where /metrics is made). */

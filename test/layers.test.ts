@@ -7,7 +7,7 @@
 //   3 observability  src/observability/
 //   2 core           src/core/
 //   1 engine         src/engine/       1 config      src/config/      (neither imports the other)
-//   0 leaf           errors.ts, defaults.ts, units.ts, log.ts (+ log-writer, log-limiter), stats.ts, and the two vocabulary
+//   0 leaf           errors.ts, defaults.ts, units.ts, log.ts (+ log-writer, log-limiter), stats.ts, tls.ts (types), and the two vocabulary
 //                    tables core/ending.ts and core/state.ts: importable by every layer, they
 //                    import only each other (stats.ts only types of the two tables).
 import assert from 'node:assert/strict';
@@ -26,6 +26,7 @@ const LEAVES = new Set([
   'log-writer.ts',
   'log-limiter.ts',
   'stats.ts',
+  'tls.ts',
   'core/ending.ts',
   'core/state.ts',
 ]);
@@ -127,7 +128,8 @@ test('stats.ts imports only types of the vocabulary tables (no runtime import at
   const imports = [...text.matchAll(/^import\b[^;]*;/gm)].map((m) => m[0]);
   for (const line of imports) assert.match(line, /^import type /, line);
   for (const to of graph.get('stats.ts') ?? []) {
-    assert.ok(['core/ending.ts', 'core/state.ts'].includes(to), `stats.ts imports ${to}`);
+    assert.ok(['core/ending.ts', 'core/state.ts', 'tls.ts'].includes(to), `stats.ts imports ${to}`);
   }
+  assert.deepEqual(graph.get('tls.ts'), [], 'tls.ts (types only) imports nothing');
   assert.deepEqual(graph.get('core/ending.ts'), [], 'core/ending.ts imports nothing');
 });

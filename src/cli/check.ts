@@ -23,10 +23,12 @@ export function reportConfigError(err: ConfigError): void {
 export async function checkConfig(config: Config, workers: number): Promise<number> {
   // Loaded only here, as in run(): the schema library is not needed by a plain start.
   const { parseConfig } = await import('../config/load.ts');
+  const { readTlsFiles } = await import('../config/tls-files.ts');
   let valid: Config;
   try {
     // Validated once more as a whole: the command-line options over the file's keys included.
     valid = parseConfig(config);
+    readTlsFiles(valid); // certificates and keys: readable, PEM, matching
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     reportConfigError(err);

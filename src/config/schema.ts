@@ -125,6 +125,33 @@ const name = z.string({ error: orRequired('expected a name') }).regex(/^[A-Za-z0
 
 const whole = (min: number) => z.number().int().min(min);
 
+/** A file path (PEM); read when the config is applied (src/config/tls-files.ts). */
+const pemFile = z.string({ error: orRequired('expected a file path') }).min(1);
+
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+
+/**
+ * Originating TLS to a server: `verify` (default true) checks its certificate against `ca` (the
+ * system's roots when left out) and `servername` (also sent as SNI; default the address's host).
+ * `cert` and `key`: a client certificate, both or neither.
+ */
+export const serverTlsSchema = z
+  .strictObject({
+    ca: pemFile.optional(),
+    servername: z.string().min(1).optional(),
+    verify: z.boolean().default(true),
+    cert: pemFile.optional(),
+    key: pemFile.optional(),
+  })
+  .superRefine((tls, ctx) => {
+    if ((tls.cert === undefined) === (tls.key === undefined)) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: [tls.cert === undefined ? 'cert' : 'key'],
+      message: 'required: a client certificate needs both cert and key',
+    });
+  });
+
 export const serverSchema = z.strictObject({
   name,
   address: address.superRefine(check(serverAddressProblem)),
@@ -134,6 +161,8 @@ export const serverSchema = z.strictObject({
   maxConnections: ranged(limits.serverMaxConnections).default(defaults.serverMaxConnections),
   /** Takes traffic only while no regular server of the backend is up. */
   backup: z.boolean().default(false),
+  /** Left out: plain TCP to the server. */
+  tls: serverTlsSchema.optional(),
 });
 
 export const healthCheckSchema = z.strictObject({
@@ -165,11 +194,29 @@ export const backendSchema = z.strictObject({
   servers: z.array(serverSchema).min(1, { error: 'a backend needs at least one server' }),
 });
 
+/**
+ * Terminating TLS on a frontend. The certificate is chosen by the client's SNI (an exact name of
+ * a certificate's SANs, then a `*.` wildcard one); the first is the default. `clientCa`: client
+ * certificates are required and verified against it (mTLS).
+ */
+export const frontendTlsSchema = z.strictObject({
+  certificates: z
+    .array(z.strictObject({ cert: pemFile, key: pemFile }))
+    .min(1, { error: 'at least one certificate is needed' }),
+  alpn: z.array(z.string().min(1).max(255)).optional(),
+  minVersion: z.enum(TLS_VERSIONS).default(defaults.tlsMinVersion),
+  clientCa: pemFile.optional(),
+  /** 0 = none. */
+  handshakeTimeout: duration.default(defaults.tlsHandshakeTimeoutMs),
+});
+
 export const frontendSchema = z.strictObject({
   name,
   listen: address,
   backend: name,
   maxConnections: ranged(limits.maxConnections).default(defaults.maxConnections),
+  /** Left out: plain TCP (or SNI routing, below). */
+  tls: frontendTlsSchema.optional(),
 });
 
 /**
@@ -221,3 +268,5 @@ export type FrontendConfig = z.output<typeof frontendSchema>;
 export type BackendConfig = z.output<typeof backendSchema>;
 export type ServerConfig = z.output<typeof serverSchema>;
 export type HealthCheckConfig = z.output<typeof healthCheckSchema>;
+export type FrontendTlsConfig = z.output<typeof frontendTlsSchema>;
+export type ServerTlsConfig = z.output<typeof serverTlsSchema>;

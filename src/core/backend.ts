@@ -9,6 +9,7 @@ import type { Engine, EngineSocket, SocketEvents } from '../engine/engine.ts';
 import { LOCAL_ERROR_CODES } from '../errors.ts';
 import { LogLimiter } from '../log-limiter.ts';
 import type { BackendStats, ServerView } from '../stats.ts';
+import type { TlsClientMaterial, TlsInfo } from '../tls.ts';
 import { formatHostPort, type HostPort } from '../units.ts';
 import { type BalanceContext, balance, hashString } from './balancer.ts';
 import { HealthCheck } from './health-check.ts';
@@ -22,6 +23,8 @@ export interface RouteInfo {
   readonly frontend: string;
   readonly backend: string;
   readonly servers: readonly ServerView[];
+  /** The client's TLS (terminated here): SNI, ALPN, version, cipher; null: plain TCP. */
+  readonly tls: TlsInfo | null;
 }
 
 /**
@@ -38,6 +41,7 @@ export interface Chooser {
   readonly localPort: number;
   readonly frontend: string;
   readonly route: RouteHook | undefined;
+  readonly tls: TlsInfo | null;
   /** Servers already tried for this connection (a retry prefers the others). */
   readonly tried: readonly Server[];
 }
@@ -47,6 +51,9 @@ export interface Waiter extends Chooser {
   /** A server to connect to, or null when no server is up any more. */
   dequeued(server: Server | null): void;
 }
+
+/** Servers of a backend that originate TLS, by server name: none. */
+const NO_TLS: ReadonlyMap<string, TlsClientMaterial> = new Map();
 
 /** `choose` found servers up but every one at its limit: the client should wait. */
 export const FULL = 'full';
@@ -70,8 +77,11 @@ export class Server {
   passes = 0;
   fails = 0;
   check: HealthCheck | null = null;
+  /** Originate TLS to it (files already read); null: plain TCP. A reload may replace it. */
+  tls: TlsClientMaterial | null;
 
-  constructor(config: ServerConfig) {
+  constructor(config: ServerConfig, tls: TlsClientMaterial | null = null) {
+    this.tls = tls;
     this.name = config.name;
     this.address = config.address;
     this.weight = config.weight;
@@ -122,12 +132,17 @@ export class Backend {
   /** The log, rate-limited per kind of line (route hook throws, local errors). */
   private readonly limited: LogLimiter;
 
-  constructor(config: BackendConfig, engine: Engine, log: Logger) {
+  constructor(
+    config: BackendConfig,
+    engine: Engine,
+    log: Logger,
+    tls: ReadonlyMap<string, TlsClientMaterial> = NO_TLS,
+  ) {
     this.config = config;
     this.engine = engine;
     this.log = log;
     this.limited = new LogLimiter(log);
-    this.update(config);
+    this.update(config, tls);
   }
 
   get name(): string {
@@ -139,7 +154,7 @@ export class Backend {
    * their health and counts, new ones start up, removed ones stop being checked (their
    * established connections are untouched). New connections see the change at once.
    */
-  update(config: BackendConfig): void {
+  update(config: BackendConfig, tls: ReadonlyMap<string, TlsClientMaterial> = NO_TLS): void {
     const old = new Map(this.servers.map((s) => [s.name, s]));
     this.config = config;
     this.servers = config.servers.map((sc) => {
@@ -149,9 +164,10 @@ export class Backend {
         prev.weight = sc.weight;
         prev.maxConnections = sc.maxConnections;
         prev.backup = sc.backup;
+        prev.tls = tls.get(sc.name) ?? null;
         return prev;
       }
-      return new Server(sc);
+      return new Server(sc, tls.get(sc.name) ?? null);
     });
     for (const gone of old.values()) this.stopCheck(gone);
     const table = this.table;
@@ -172,6 +188,7 @@ export class Backend {
         server.check = new HealthCheck(
           this.engine,
           server.address,
+          server.tls,
           this.config.healthCheck,
           (ok, detail) => this.checked(server, ok, detail),
         );
@@ -266,6 +283,7 @@ export class Backend {
       localPort: c.localPort,
       frontend: c.frontend,
       backend: this.name,
+      tls: c.tls,
       servers: this.servers.map((s) => s.view()),
     };
   }
@@ -274,7 +292,13 @@ export class Backend {
   connect(server: Server, events: SocketEvents): EngineSocket {
     server.active++;
     server.connections++;
-    return this.engine.connect({ host: server.address.host, port: server.address.port, events });
+    const tls = server.tls;
+    return this.engine.connect({
+      host: server.address.host,
+      port: server.address.port,
+      events,
+      ...(tls !== null ? { tls } : {}),
+    });
   }
 
   /** A connection to `server` ended (or its connect failed): its slot frees. */
@@ -299,6 +323,16 @@ export class Backend {
       return;
     }
     server.failures++;
+    if (server.tls !== null && !/^E[A-Z]+$/.test(code)) {
+      // Not a socket errno: the TLS handshake or the server's certificate failed. Said once per
+      // window and reason: a misconfigured CA fails every connection.
+      this.limited.write(
+        'warn',
+        `tls:${code}`,
+        { backend: this.name, server: server.name, code },
+        `TLS to server ${server.name} failed: ${code}`,
+      );
+    }
     // Without active checks nothing would bring the server back: only checks mark servers down.
     if (server.check) this.observe(server, false, `connect failed (${code})`);
     this.release(server);

@@ -64,6 +64,16 @@ export const ENDINGS = {
   },
   killed: { side: 'local', rejected: false, about: 'closed by the operator or by shutdown' },
   internal: { side: 'local', rejected: false, about: 'a switchyard bug was caught' },
+  tls_handshake: {
+    side: 'client',
+    rejected: true,
+    about: 'the TLS handshake failed (protocol, version, no or a refused client certificate)',
+  },
+  tls_handshake_timeout: {
+    side: 'client',
+    rejected: true,
+    about: 'the client did not complete the TLS handshake within its timeout',
+  },
   rejected_at_cap: {
     side: 'local',
     rejected: true,

@@ -8,6 +8,7 @@
 import type { HealthCheckConfig } from '../config/schema.ts';
 import type { Engine, EngineSocket, SocketEvents } from '../engine/engine.ts';
 import { LOCAL_ERROR_CODES } from '../errors.ts';
+import type { TlsClientMaterial } from '../tls.ts';
 import type { HostPort } from '../units.ts';
 
 /**
@@ -19,6 +20,8 @@ export type CheckReport = (ok: boolean | 'local', detail: string) => void;
 export class HealthCheck {
   readonly engine: Engine;
   readonly address: HostPort;
+  /** The server's TLS: a check handshakes (and verifies) as a real connection does. */
+  readonly tls: TlsClientMaterial | null;
   readonly config: HealthCheckConfig;
   readonly report: CheckReport;
   readonly send: Buffer | null;
@@ -27,9 +30,16 @@ export class HealthCheck {
   probe: Probe | null = null;
   private interval: ReturnType<typeof setInterval> | undefined;
 
-  constructor(engine: Engine, address: HostPort, config: HealthCheckConfig, report: CheckReport) {
+  constructor(
+    engine: Engine,
+    address: HostPort,
+    tls: TlsClientMaterial | null,
+    config: HealthCheckConfig,
+    report: CheckReport,
+  ) {
     this.engine = engine;
     this.address = address;
+    this.tls = tls;
     this.config = config;
     this.report = report;
     this.send = config.send === undefined ? null : Buffer.from(config.send);
@@ -64,6 +74,7 @@ function runCheck(check: HealthCheck): void {
     host: check.address.host,
     port: check.address.port,
     events: probe,
+    ...(check.tls !== null ? { tls: check.tls } : {}),
   });
   const timeout = check.config.timeout > 0 ? check.config.timeout : check.config.interval;
   probe.timer = setTimeout(probeTimedOut, timeout, probe);

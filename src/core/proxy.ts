@@ -10,6 +10,7 @@ import type {
 import { ErrorCode, SwitchyardError } from '../errors.ts';
 import { LogLimiter } from '../log-limiter.ts';
 import type { ConnectionRow, ProxyStats } from '../stats.ts';
+import type { TlsServerMaterial } from '../tls.ts';
 import { formatHostPort, type HostPort } from '../units.ts';
 import type { Backend, RouteHook } from './backend.ts';
 import { BufferPool } from './buffer-pool.ts';
@@ -40,6 +41,8 @@ export interface ProxyOptions {
   strictStates?: boolean;
   /** Told of every finished connection (the access log); none by default. */
   connectionLog?: ConnectionLog | null;
+  /** Terminate TLS with these certificates (files already read); none: plain TCP. */
+  tls?: TlsServerMaterial | null;
 }
 
 /** Hears of each connection once it is over: closed, or turned away at the cap. */
@@ -56,7 +59,7 @@ export class ProxyServer implements AcceptHandler {
   readonly options: Required<
     Omit<
       ProxyOptions,
-      'reusePort' | 'strictStates' | 'route' | 'backend' | 'name' | 'connectionLog'
+      'reusePort' | 'strictStates' | 'route' | 'backend' | 'name' | 'connectionLog' | 'tls'
     >
   >;
   readonly name: string;
@@ -80,6 +83,12 @@ export class ProxyServer implements AcceptHandler {
   private readonly durationMs = new Histogram(DURATION_BOUNDS_MS);
   private readonly connectionLog: ConnectionLog | null;
   private reusePort: boolean;
+  /** The TLS certificates new handshakes use (a reload may swap them); null: plain TCP. */
+  private tls: TlsServerMaterial | null;
+  /** Clients admitted whose TLS handshake is still running: they count against the cap. */
+  private handshaking = 0;
+  /** Handshake failures come in floods (scanners, a bad client fleet): logged at a rate. */
+  private readonly limiter: LogLimiter;
 
   constructor(options: ProxyOptions) {
     this.name = options.name ?? 'default';
@@ -97,6 +106,8 @@ export class ProxyServer implements AcceptHandler {
     };
     this.reusePort = options.reusePort ?? false;
     this.connectionLog = options.connectionLog ?? null;
+    this.tls = options.tls ?? null;
+    this.limiter = new LogLimiter(options.log);
     const o = this.options;
     this.wheel = new TimerWheel(defaults.timerTickMs);
     this.counters = new StateCounters(options.strictStates ?? false);
@@ -132,7 +143,13 @@ export class ProxyServer implements AcceptHandler {
     const o = this.options;
     this.wheel.start();
     this.listener = await o.engine.listen(
-      { host: o.listen.host, port: o.listen.port, backlog: o.backlog, reusePort: this.reusePort },
+      {
+        host: o.listen.host,
+        port: o.listen.port,
+        backlog: o.backlog,
+        reusePort: this.reusePort,
+        ...(this.tls !== null ? { tls: this.tls } : {}),
+      },
       this,
     );
     this.bound = { host: this.listener.host, port: this.listener.port };
@@ -147,10 +164,28 @@ export class ProxyServer implements AcceptHandler {
     return this.bound;
   }
 
+  /** Whether this listener terminates TLS. */
+  get terminatesTls(): boolean {
+    return this.tls !== null;
+  }
+
+  /**
+   * New certificates for new handshakes (a reload); established connections keep theirs. Only a
+   * TLS listener takes them: turning TLS on or off needs a new listener.
+   */
+  setTls(tls: TlsServerMaterial): void {
+    if (this.tls === null) return;
+    this.tls = tls;
+    this.listener?.setTls?.(tls);
+  }
+
   // ─── AcceptHandler ───
 
   admit(): boolean {
-    if (this.sessions.size < this.options.maxConnections) return true;
+    if (this.sessions.size + this.handshaking < this.options.maxConnections) {
+      if (this.tls !== null) this.handshaking++;
+      return true;
+    }
     const ending = Ending.rejected_at_cap;
     this.rejected[ending] = (this.rejected[ending] ?? 0) + 1;
     this.options.log.debug({ max: this.options.maxConnections }, 'connection cap reached');
@@ -159,6 +194,7 @@ export class ProxyServer implements AcceptHandler {
   }
 
   accept(socket: EngineSocket): SocketEvents {
+    if (this.tls !== null) this.handshaking--;
     this.accepted++;
     const session = new Session(this.ctx, socket);
     this.sessions.add(session);
@@ -172,6 +208,19 @@ export class ProxyServer implements AcceptHandler {
   acceptError(code: string): void {
     this.acceptErrors++;
     this.limited.write('warn', 'accept_error', { code }, 'accept failed; still listening');
+  }
+
+  handshakeFailed(code: string, message: string, timedOut: boolean): void {
+    this.handshaking--;
+    const ending = timedOut ? Ending.tls_handshake_timeout : Ending.tls_handshake;
+    this.rejected[ending] = (this.rejected[ending] ?? 0) + 1;
+    this.limiter.write(
+      'info',
+      ending,
+      { frontend: this.name, code, reason: message },
+      `TLS handshake ${timedOut ? 'timed out' : 'failed'}: ${message}`,
+    );
+    this.connectionLog?.rejected(this.name, ending);
   }
 
   private sessionClosed(session: Session): void {
@@ -215,6 +264,14 @@ export class ProxyServer implements AcceptHandler {
         bufferSize: this.pool.size,
       },
       histograms: { connectMs: this.connectMs.snapshot(), durationMs: this.durationMs.snapshot() },
+      ...(this.tls !== null
+        ? {
+            tlsCertificates: this.tls.certificates.map((c) => ({
+              name: c.file,
+              expiresAt: c.notAfter,
+            })),
+          }
+        : {}),
     };
   }
 
@@ -245,6 +302,7 @@ export class ProxyServer implements AcceptHandler {
         bytesOut: s.server.bytesRead,
         ageMs: now - s.startedAt,
         blocked: c && b ? 'both' : c ? 'client' : b ? 'server' : null,
+        tls: s.client.socket.tls,
       });
     }
     return out;

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { EngineSocket, SocketEvents } from '../engine/engine.ts';
 import { ErrorCode, LOCAL_ERROR_CODES, NOISY_CODES } from '../errors.ts';
 import type { LogLimiter } from '../log-limiter.ts';
+import type { TlsInfo } from '../tls.ts';
 import {
   type Backend,
   type Chooser,
@@ -316,6 +317,9 @@ export class Session implements TimerEntry, Chooser, Waiter {
   }
   get route(): RouteHook | undefined {
     return this.ctx.route;
+  }
+  get tls(): TlsInfo | null {
+    return this.client.socket.tls;
   }
 
   /** Chooses a server and connects to it; waits in the queue when every server is full. */

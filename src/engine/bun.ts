@@ -18,6 +18,7 @@ import type {
   ListenOptions,
   SocketEvents,
 } from './engine.ts';
+import { connectTls, listenTls } from './tls-socket.ts';
 
 /**
  * The Bun engine: `Bun.listen` / `Bun.connect` sockets, all driven by ONE handlers object
@@ -71,6 +72,21 @@ export class BunEngine implements Engine {
   }
 
   async listen(options: ListenOptions, handler: AcceptHandler): Promise<EngineListener> {
+    // TLS goes through Bun's node:tls (tls-socket.ts says why); plain TCP stays on Bun.listen.
+    if (options.tls) {
+      return listenTls(
+        options,
+        handler,
+        options.tls,
+        this.readSize,
+        (err) =>
+          new SwitchyardError(
+            ErrorCode.LISTEN_FAILED,
+            `cannot listen on ${options.host}:${options.port}: ${err.code ?? err.message}`,
+            { cause: err },
+          ),
+      );
+    }
     let listener: BunListener<SocketData>;
     try {
       // Bun.listen takes no backlog: uSockets asks listen(2) for its own (512). The kernel caps
@@ -100,6 +116,9 @@ export class BunEngine implements Engine {
   }
 
   connect(options: ConnectOptions): EngineSocket {
+    if (options.tls) {
+      return connectTls(options.host, options.port, options.events, options.tls, this.readSize);
+    }
     const s = new BunEngineSocket(this, null);
     s.events = options.events;
     try {
@@ -169,6 +188,7 @@ const NO_EVENTS: SocketEvents = {
 /** A Bun TCP socket behind the EngineSocket contract; it is also that socket's `data`. */
 class BunEngineSocket implements EngineSocket {
   events: SocketEvents = NO_EVENTS;
+  readonly tls = null;
   readonly engine: BunEngine;
   /** The Bun socket; null while a connect is in progress. */
   socket: BunSocket | null;

@@ -12,6 +12,8 @@
  * - `onClose` is called exactly once per socket, last.
  */
 
+import type { TlsClientMaterial, TlsInfo, TlsServerMaterial } from '../tls.ts';
+
 /** Events an engine socket reports to its owner. `this` is the owner; no closures per socket. */
 export interface SocketEvents {
   /** Outgoing connect established. */
@@ -45,6 +47,8 @@ export interface EngineSocket {
   readonly localPort: number;
   /** Where events go. Set once, right after accept or before connect completes. */
   events: SocketEvents;
+  /** What a TLS socket negotiated (set before accept / onOpen); null for plain TCP. */
+  readonly tls: TlsInfo | null;
   /**
    * Writes as much of `data[0..n)` as the kernel takes right now and returns how many bytes that
    * was. The engine keeps no reference to `data`: the caller may reuse it at once and must offer
@@ -94,6 +98,12 @@ export interface AcceptHandler {
   accept(socket: EngineSocket): SocketEvents;
   /** The kernel refused an accept (EMFILE, ENFILE, ...); the listener keeps going. */
   acceptError(code: string): void;
+  /**
+   * A client admitted on a TLS listener did not complete its handshake: it failed (`code` is
+   * the TLS or system code) or passed the handshake timeout (`code` ETIMEDOUT). It never
+   * reached `accept`; its socket is closed.
+   */
+  handshakeFailed(code: string, message: string, timedOut: boolean): void;
 }
 
 export interface ListenOptions {
@@ -102,6 +112,11 @@ export interface ListenOptions {
   backlog: number;
   /** SO_REUSEPORT, so several processes can share the port. */
   reusePort?: boolean;
+  /**
+   * Terminate TLS: each client is handed to `accept` once its handshake is done (and only then
+   * counts as accepted); `admit` is still asked at the TCP accept.
+   */
+  tls?: TlsServerMaterial;
 }
 
 export interface EngineListener {
@@ -110,6 +125,8 @@ export interface EngineListener {
   readonly port: number;
   /** Stops accepting. Established connections are not touched. */
   close(): Promise<void>;
+  /** A TLS listener's certificates for new handshakes (a reload); established ones keep theirs. */
+  setTls?(tls: TlsServerMaterial): void;
 }
 
 export interface ConnectOptions {
@@ -117,6 +134,11 @@ export interface ConnectOptions {
   port: number;
   /** Owner of the new socket; `onOpen` or `onError` + `onClose` follow. */
   events: SocketEvents;
+  /**
+   * Originate TLS: `onOpen` comes once the handshake is done and the server verified; a failed
+   * verification is `onError` (its code, e.g. ERR_TLS_CERT_ALTNAME_INVALID) then `onClose`.
+   */
+  tls?: TlsClientMaterial;
 }
 
 /** A runtime's socket layer. One per process; it owns the shared read buffer. */

@@ -13,6 +13,7 @@ import type {
   ReadBufferPool,
   SocketEvents,
 } from './engine.ts';
+import { connectTls, listenTls } from './tls-socket.ts';
 
 /**
  * The Node.js engine: libuv TCP handles driven directly, one small object per socket.
@@ -60,16 +61,16 @@ export class NodeEngine implements Engine {
   }
 
   async listen(options: ListenOptions, handler: AcceptHandler): Promise<EngineListener> {
+    // TLS goes through node:tls sockets (tls-socket.ts); plain TCP stays on bare handles.
+    if (options.tls) {
+      return listenTls(options, handler, options.tls, this.readBuffer.length, (err) =>
+        listenFailed(options, err),
+      );
+    }
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
-        reject(
-          new SwitchyardError(
-            ErrorCode.LISTEN_FAILED,
-            `cannot listen on ${options.host}:${options.port}: ${err.code ?? err.message}`,
-            { cause: err },
-          ),
-        );
+        reject(listenFailed(options, err));
       });
       server.listen(
         {
@@ -111,6 +112,15 @@ export class NodeEngine implements Engine {
   }
 
   connect(options: ConnectOptions): EngineSocket {
+    if (options.tls) {
+      return connectTls(
+        options.host,
+        options.port,
+        options.events,
+        options.tls,
+        this.readBuffer.length,
+      );
+    }
     const handle = new binding.TCP(binding.SOCKET);
     handle.setNoDelay(true); // libuv applies it when the socket is created
     const socket = new NodeSocket(handle, this.readBuffer);
@@ -128,6 +138,14 @@ export class NodeEngine implements Engine {
     }
     return socket;
   }
+}
+
+function listenFailed(options: ListenOptions, err: NodeJS.ErrnoException): SwitchyardError {
+  return new SwitchyardError(
+    ErrorCode.LISTEN_FAILED,
+    `cannot listen on ${options.host}:${options.port}: ${err.code ?? err.message}`,
+    { cause: err },
+  );
 }
 
 // ─── The bindings ───
@@ -264,6 +282,7 @@ const NO_EVENTS: SocketEvents = {
 /** A libuv TCP handle behind the EngineSocket contract. */
 class NodeSocket implements EngineSocket {
   events: SocketEvents = NO_EVENTS;
+  readonly tls = null;
   readonly handle: TcpHandle;
   readonly readBuffer: Buffer;
   /** Backend connect in flight (reading starts when it completes). */

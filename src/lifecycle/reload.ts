@@ -10,8 +10,12 @@ import { ConfigError } from '../errors.ts';
 export async function readReloadConfig(file: string, log: Logger): Promise<Config | null> {
   // Loaded only here, as in the CLI: the YAML and schema libraries are not needed otherwise.
   const { loadConfigFile } = await import('../config/load.ts');
+  const { readTlsFiles } = await import('../config/tls-files.ts');
   try {
-    return loadConfigFile(file);
+    const config = loadConfigFile(file);
+    // Certificates and keys are re-read by the reload itself; a bad one is named here first.
+    readTlsFiles(config);
+    return config;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     for (const problem of err.problems) {

@@ -11,6 +11,7 @@ import type { Session } from '../core/session.ts';
 import { defaults } from '../defaults.ts';
 import { logDestination } from '../log.ts';
 import { LineWriter } from '../log-writer.ts';
+import type { TlsInfo } from '../tls.ts';
 
 /** Where the access log goes: a file path, `stdout`, or `off`. */
 export type AccessLogTarget = string;
@@ -47,6 +48,12 @@ const CLOSE_FLUSH_MS = 1000;
  * A ConnectionLog writing JSON lines to a file or stdout: pino formats, a LineWriter writes
  * (asynchronously, bounded, never blocking the data path; see log-writer.ts).
  */
+/** A TLS client's negotiated parameters as log fields; none for plain TCP. */
+function tlsFields(tls: TlsInfo | null): Record<string, string | null> {
+  if (tls === null) return {};
+  return { sni: tls.sni, alpn: tls.alpn, tls_version: tls.version, tls_cipher: tls.cipher };
+}
+
 export class AccessLog implements ConnectionLog {
   private readonly writer: LineWriter;
   readonly log: Logger;
@@ -86,6 +93,7 @@ export class AccessLog implements ConnectionLog {
       bytes_out: session.server.bytesRead,
       cause: session.closeReason ?? Ending.done,
       fin: session.firstFin,
+      ...tlsFields(session.tls),
     });
   }
 

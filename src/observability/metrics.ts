@@ -120,6 +120,8 @@ export function formatMetrics(stats: SwitchyardStats): string {
   const sessionTime = fam(F.durationMs);
   const poolInUse = fam(F.inUse);
   const illegal = fam(F.illegal);
+  const certExpiry = fam(F.expiresAt);
+  const now = Date.now();
   for (const [frontend, s] of Object.entries(stats.frontends)) {
     const l = { frontend };
     info.sample('switchyard_frontend_info', { frontend, backend: s.backend, listen: s.listen }, 1);
@@ -144,6 +146,13 @@ export function formatMetrics(stats: SwitchyardStats): string {
     }
     poolInUse.sample(F.inUse.metric, l, s.pool.inUse);
     illegal.sample(F.illegal.metric, l, s.states.illegal);
+    for (const c of s.tlsCertificates ?? []) {
+      certExpiry.sample(
+        F.expiresAt.metric,
+        { frontend, cert: c.name },
+        Math.round((c.expiresAt - now) / 1000),
+      );
+    }
   }
 
   const B = BACKEND_STATS;

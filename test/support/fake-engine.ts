@@ -20,6 +20,7 @@ export class FakeSocket implements EngineSocket {
   readonly remotePort: number;
   readonly localAddress = '127.0.0.1';
   readonly localPort: number;
+  readonly tls = null;
   events: SocketEvents;
   /** What the core asked, in order: `try n`, `held n`, `pause`, `resume`, `fin`, `reset`, `destroy`. */
   readonly ops: string[] = [];

@@ -1,0 +1,465 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import type { TlsClientMaterial, TlsInfo, TlsServerMaterial } from '../tls.ts';
+import type {
+  AcceptHandler,
+  EngineListener,
+  EngineSocket,
+  ListenOptions,
+  SocketEvents,
+} from './engine.ts';
+
+/**
+ * TLS on either engine: `node:tls` sockets behind the EngineSocket contract. Node runs OpenSSL's
+ * TLSWrap; Bun's `node:tls` runs its own native TLS (BoringSSL on uSockets). Both engines use
+ * this module for TLS only; their plain TCP paths are untouched.
+ *
+ * Why `node:tls` on Bun rather than `Bun.listen({ tls })`: Bun 1.4.5's `Bun.listen` takes ONE
+ * TLS options object (an array is refused: "TLSOptions must be an object") and has no public way
+ * to add SNI certificates to a listener; its `node:tls` server does (SNICallback, addContext),
+ * wildcards included. Measured on both runtimes: SNI exact, `*.` wildcard, default, and ALPN.
+ *
+ * Listening: a plain `net.Server` with `pauseOnConnect`, so `admit` (the connection cap) is asked
+ * before any TLS object exists; an admitted socket is wrapped in a server TLSSocket. The core
+ * hears of it (`accept`) only once the handshake is done: a failed or slow handshake is reported
+ * to `handshakeFailed` and never becomes a session.
+ *
+ * Data: TLSSocket is a stream. Reads arrive as decrypted chunks (one TLS record, at most 16 KiB
+ * each; larger ones are split to `readSize` pieces like the Bun engine does). Writes cannot be
+ * "tried" (the stream keeps the buffer until it is encrypted and written), so `tryWrite` returns
+ * 0 and `writeHeld` reports the pool buffer free when the stream has already finished with it.
+ * FIN ↔ close_notify: `shutdown` ends the stream (close_notify, then FIN); the peer's
+ * close_notify or FIN is `onEnd`. A paused stream stops reading from the kernel once its
+ * readable buffer (16 KiB) is full, so backpressure reaches the peer as with plain TCP.
+ */
+
+/** Where the socket's wrapper is kept on the TLSSocket (for the named event functions). */
+const kOwner = Symbol('switchyard.tls.owner');
+
+type OwnedTlsSocket = tls.TLSSocket & { [kOwner]?: TlsEngineSocket };
+
+const NO_EVENTS: SocketEvents = {
+  onOpen() {},
+  onData() {},
+  onDrain() {},
+  onEnd() {},
+  onError() {},
+  onClose() {},
+};
+
+/** A TLSSocket behind the EngineSocket contract. */
+export class TlsEngineSocket implements EngineSocket {
+  events: SocketEvents = NO_EVENTS;
+  tls: TlsInfo | null = null;
+  readonly stream: OwnedTlsSocket;
+  readonly readSize: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** The core paused reading. */
+  paused: boolean;
+  /** Handshake done (a connect's `onOpen` delivered, or an accepted socket). */
+  open: boolean;
+  /** Rest of a read longer than readSize, passed on after resume. */
+  rest: Buffer | null = null;
+  restOffset = 0;
+  /** Writes given to the stream whose callback has not come yet. */
+  writesInFlight = 0;
+  /** `writeHeld` returned false: `onDrain` is owed when every write has completed. */
+  drainOwed = false;
+  closing = false;
+  closeDelivered = false;
+  errorReported = false;
+  /** Bound once per socket: the stream's write callback. */
+  readonly afterWrite: (err?: Error | null) => void;
+
+  constructor(stream: tls.TLSSocket, readSize: number, open: boolean, raw?: net.Socket) {
+    this.stream = stream as OwnedTlsSocket;
+    this.stream[kOwner] = this;
+    this.readSize = readSize;
+    this.open = open;
+    this.paused = open; // accepted: not read before resume; connecting: reads once open
+    const peer = raw ?? stream;
+    this.remoteAddress = peer.remoteAddress ?? '';
+    this.remotePort = peer.remotePort ?? 0;
+    this.localAddress = peer.localAddress ?? '';
+    this.localPort = peer.localPort ?? 0;
+    this.afterWrite = writeDone.bind(this);
+    stream.pause();
+    stream.on('data', streamOnData);
+    stream.on('end', streamOnEnd);
+    stream.on('error', streamOnError);
+    stream.on('close', streamOnClose);
+  }
+
+  tryWrite(_data: Buffer, _n: number): number {
+    return 0;
+  }
+
+  writeHeld(buf: Buffer, n: number): boolean {
+    if (this.closing || this.stream.destroyed) return true;
+    this.writesInFlight++;
+    this.stream.write(n === buf.length ? buf : buf.subarray(0, n), this.afterWrite);
+    // Nothing left in the stream: it has finished with the buffer inside the call.
+    if (this.stream.writableLength === 0) return true;
+    this.drainOwed = true;
+    return false;
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.stream.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    if (!this.open) return; // a connect reads once its handshake is done
+    if (this.rest !== null) process.nextTick(deliverRest, this);
+    else this.stream.resume();
+  }
+
+  shutdown(): void {
+    if (this.closing) return;
+    this.stream.end(); // close_notify, then FIN, after every write queued before it
+  }
+
+  reset(): void {
+    if (this.closing) return;
+    this.closing = true;
+    const stream = this.stream as tls.TLSSocket & { resetAndDestroy?: () => void };
+    if (typeof stream.resetAndDestroy === 'function' && !stream.connecting) {
+      try {
+        stream.resetAndDestroy();
+        return;
+      } catch {
+        // the runtime cannot reset this socket: close it instead (the peer sees a FIN)
+      }
+    }
+    stream.destroy();
+  }
+
+  destroy(): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.stream.destroy();
+  }
+
+  /** The handshake is done: record what was negotiated. */
+  secured(): void {
+    const s = this.stream;
+    const servername = (s as tls.TLSSocket & { servername?: string | false }).servername;
+    this.tls = {
+      sni: typeof servername === 'string' && servername !== '' ? servername : null,
+      alpn: typeof s.alpnProtocol === 'string' ? s.alpnProtocol : null,
+      version: s.getProtocol() ?? null,
+      cipher: s.getCipher()?.name ?? null,
+    };
+  }
+}
+
+function deliverRest(s: TlsEngineSocket): void {
+  const chunk = s.rest;
+  if (chunk === null) return;
+  const max = s.readSize;
+  while (s.restOffset < chunk.length) {
+    if (s.paused) return; // the rest waits for the next resume()
+    if (s.closing) break;
+    const start = s.restOffset;
+    const end = Math.min(start + max, chunk.length);
+    s.restOffset = end;
+    s.events.onData(chunk.subarray(start, end), end - start);
+  }
+  s.rest = null;
+  s.restOffset = 0;
+  if (!s.paused && !s.closing) s.stream.resume();
+}
+
+// ─── Stream events: named functions, `this` is the TLSSocket ───
+
+function streamOnData(this: OwnedTlsSocket, chunk: Buffer): void {
+  const s = this[kOwner] as TlsEngineSocket;
+  if (s.closing) return;
+  if (chunk.length <= s.readSize) {
+    s.events.onData(chunk, chunk.length);
+    return;
+  }
+  // Longer than a pool buffer: passed on in pieces; the stream stays paused until it is done.
+  this.pause();
+  s.rest = chunk;
+  s.restOffset = 0;
+  deliverRest(s);
+}
+
+function streamOnEnd(this: OwnedTlsSocket): void {
+  const s = this[kOwner] as TlsEngineSocket;
+  if (s.closing || !s.open) return;
+  s.events.onEnd();
+}
+
+function streamOnError(this: OwnedTlsSocket, err: NodeJS.ErrnoException): void {
+  const s = this[kOwner] as TlsEngineSocket;
+  if (s.closing || s.errorReported) return;
+  s.errorReported = true;
+  s.events.onError(err.code ?? 'EPROTO', err.message);
+}
+
+function streamOnClose(this: OwnedTlsSocket): void {
+  const s = this[kOwner] as TlsEngineSocket;
+  if (s.closeDelivered) return;
+  s.closeDelivered = true;
+  s.rest = null;
+  const events = s.events;
+  s.events = NO_EVENTS;
+  events.onClose();
+}
+
+function writeDone(this: TlsEngineSocket, err?: Error | null): void {
+  this.writesInFlight--;
+  if (err || this.writesInFlight > 0 || !this.drainOwed) return; // an error comes as 'error'
+  this.drainOwed = false;
+  this.events.onDrain();
+}
+
+// ─── Origination ───
+
+/** Starts a TLS connect: `onOpen` once the server is verified (see ConnectOptions.tls). */
+export function connectTls(
+  host: string,
+  port: number,
+  events: SocketEvents,
+  material: TlsClientMaterial,
+  readSize: number,
+): EngineSocket {
+  // allowHalfOpen is passed on to the TLSSocket by both runtimes, though @types/node omits it.
+  const options: tls.ConnectionOptions & { allowHalfOpen: boolean } = {
+    host,
+    port,
+    allowHalfOpen: true,
+    rejectUnauthorized: material.verify,
+  };
+  // SNI: the configured name, else the host when it is a name (an address is never sent).
+  const servername = material.servername ?? (net.isIP(host) === 0 ? host : null);
+  if (servername !== null) options.servername = servername;
+  // A servername given for an address: the certificate must be for that name, not the address.
+  if (material.servername !== null) {
+    const name = material.servername;
+    options.checkServerIdentity = (_host, cert) => tls.checkServerIdentity(name, cert);
+  }
+  if (material.ca !== null) options.ca = material.ca;
+  if (material.cert !== null && material.key !== null) {
+    options.cert = material.cert;
+    options.key = material.key;
+  }
+  const stream = tls.connect(options);
+  const s = new TlsEngineSocket(stream, readSize, false);
+  s.events = events;
+  stream.setNoDelay(true);
+  stream.once('secureConnect', connectSecured);
+  return s;
+}
+
+function connectSecured(this: OwnedTlsSocket): void {
+  const s = this[kOwner] as TlsEngineSocket;
+  if (s.closing) return;
+  s.open = true;
+  s.secured();
+  s.events.onOpen();
+  if (!s.paused && !s.closing) this.resume();
+}
+
+// ─── Termination ───
+
+/** The secure contexts of one TlsServerMaterial and the SNI lookup over them. */
+class Certificates {
+  readonly byName = new Map<string, tls.SecureContext>();
+  readonly fallback: tls.SecureContext;
+  readonly material: TlsServerMaterial;
+
+  constructor(material: TlsServerMaterial) {
+    this.material = material;
+    const contexts = material.certificates.map((c) =>
+      tls.createSecureContext({
+        cert: c.cert,
+        key: c.key,
+        minVersion: material.minVersion,
+        ...(material.clientCa !== null ? { ca: material.clientCa } : {}),
+      }),
+    );
+    material.certificates.forEach((c, i) => {
+      for (const name of c.names) {
+        if (!this.byName.has(name)) this.byName.set(name, contexts[i] as tls.SecureContext);
+      }
+    });
+    this.fallback = contexts[0] as tls.SecureContext;
+  }
+
+  /** Exact name, then `*.` + the name less its first label, then the default. */
+  pick(servername: string): tls.SecureContext {
+    const name = servername.toLowerCase();
+    const exact = this.byName.get(name);
+    if (exact) return exact;
+    const dot = name.indexOf('.');
+    if (dot > 0) {
+      const wildcard = this.byName.get(`*${name.slice(dot)}`);
+      if (wildcard) return wildcard;
+    }
+    return this.fallback;
+  }
+}
+
+/** A client admitted on a TLS listener, while its handshake runs. */
+class Handshake {
+  readonly listener: TlsListener;
+  readonly socket: TlsEngineSocket;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  done = false;
+
+  constructor(listener: TlsListener, socket: TlsEngineSocket) {
+    this.listener = listener;
+    this.socket = socket;
+  }
+
+  fail(code: string, message: string, timedOut: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.socket.destroy();
+    this.listener.handler.handshakeFailed(code, message, timedOut);
+  }
+}
+
+/** Records what a failing handshake reported, until its close. */
+const HANDSHAKE_EVENTS: SocketEvents = NO_EVENTS;
+
+class TlsListener implements EngineListener {
+  readonly server: net.Server;
+  readonly handler: AcceptHandler;
+  readonly readSize: number;
+  certificates: Certificates;
+  host = '';
+  port = 0;
+  /** Bound once: the SNI callback, reading the current certificates (a reload swaps them). */
+  readonly sni: (
+    servername: string,
+    cb: (err: Error | null, ctx?: tls.SecureContext) => void,
+  ) => void;
+
+  constructor(handler: AcceptHandler, material: TlsServerMaterial, readSize: number) {
+    this.handler = handler;
+    this.readSize = readSize;
+    this.certificates = new Certificates(material);
+    this.sni = (servername, cb) => cb(null, this.certificates.pick(servername));
+    this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (raw) =>
+      this.connection(raw),
+    );
+  }
+
+  setTls(material: TlsServerMaterial): void {
+    this.certificates = new Certificates(material);
+  }
+
+  close(): Promise<void> {
+    return new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  connection(raw: net.Socket): void {
+    raw.on('error', ignore); // until the TLSSocket owns it
+    if (!this.handler.admit()) {
+      raw.destroy();
+      return;
+    }
+    raw.setNoDelay(true);
+    const certs = this.certificates;
+    const m = certs.material;
+    const stream = new tls.TLSSocket(raw, {
+      isServer: true,
+      secureContext: certs.fallback,
+      SNICallback: this.sni,
+      ...(m.alpn.length > 0 ? { ALPNProtocols: [...m.alpn] } : {}),
+      requestCert: m.clientCa !== null,
+      rejectUnauthorized: m.clientCa !== null,
+    });
+    const socket = new TlsEngineSocket(stream, this.readSize, true, raw);
+    const hs = new Handshake(this, socket);
+    socket.events = {
+      ...HANDSHAKE_EVENTS,
+      onError: (code, message) => hs.fail(code, message, false),
+      onClose: () => hs.fail('ECONNRESET', 'closed during the handshake', false),
+    };
+    if (m.handshakeTimeoutMs > 0) {
+      hs.timer = setTimeout(handshakeTimedOut, m.handshakeTimeoutMs, hs);
+      hs.timer.unref();
+    }
+    stream.once('secure', () => this.secured(hs, m));
+    // The handshake needs the stream to read; the core's reads start with its resume().
+    stream.resume();
+    stream.pause();
+  }
+
+  secured(hs: Handshake, m: TlsServerMaterial): void {
+    if (hs.done) return;
+    const stream = hs.socket.stream;
+    const problem = m.clientCa !== null ? clientCertProblem(stream) : null;
+    if (problem !== null) {
+      hs.fail(problem, `client certificate refused: ${problem}`, false);
+      return;
+    }
+    hs.done = true;
+    clearTimeout(hs.timer);
+    hs.socket.secured();
+    hs.socket.events = this.handler.accept(hs.socket);
+  }
+}
+
+/**
+ * Why the client's certificate is refused, or null. A missing certificate never gets here: with
+ * requestCert and rejectUnauthorized both runtimes fail the handshake itself. A certificate from
+ * another CA: Bun fails the handshake too (UNABLE_TO_VERIFY_LEAF_SIGNATURE); Node's OpenSSL
+ * accepts it and leaves the verdict to the caller: `authorized` is set by tls.Server only, so
+ * the TLSWrap's verifyError() is asked (measured on Node 26 and Bun 1.4.5).
+ */
+function clientCertProblem(stream: tls.TLSSocket): string | null {
+  const handle = (stream as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
+  if (typeof handle?.verifyError === 'function') {
+    const err = handle.verifyError() as NodeJS.ErrnoException | null;
+    return err === null ? null : (err.code ?? err.message);
+  }
+  return stream.authorized ? null : String(stream.authorizationError ?? 'not authorized');
+}
+
+function handshakeTimedOut(hs: Handshake): void {
+  hs.fail('ETIMEDOUT', 'TLS handshake timed out', true);
+}
+
+function ignore(): void {}
+
+/** Binds a TLS listener (either engine); see the file comment. */
+export async function listenTls(
+  options: ListenOptions,
+  handler: AcceptHandler,
+  material: TlsServerMaterial,
+  readSize: number,
+  listenError: (err: NodeJS.ErrnoException) => Error,
+): Promise<EngineListener> {
+  const listener = new TlsListener(handler, material, readSize);
+  const server = listener.server;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err)));
+    server.listen(
+      {
+        host: options.host,
+        port: options.port,
+        backlog: options.backlog,
+        reusePort: options.reusePort ?? false,
+        ipv6Only: false,
+      },
+      resolve,
+    );
+  });
+  server.on('error', (err: NodeJS.ErrnoException) => handler.acceptError(err.code ?? 'EUNKNOWN'));
+  const address = server.address() as net.AddressInfo;
+  listener.host = address.address;
+  listener.port = address.port;
+  return listener;
+}
