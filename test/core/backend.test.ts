@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { describe, test } from 'node:test';
-import { closedWithin, inParallel, sleep, tally, waitFor } from '../support/clients.ts';
+import { closedWithin, holdOpen, inParallel, sleep, tally, waitFor } from '../support/clients.ts';
 import { ENGINES } from '../support/proc.ts';
 import { startBalancer } from '../support/proxy-process.ts';
 import {
@@ -14,14 +14,6 @@ import {
   startNamedServer,
   whoAnswers,
 } from '../support/servers.ts';
-
-/** Opens a connection and waits for the server's name; the connection stays open. */
-async function holdOpen(port: number): Promise<{ socket: net.Socket; name: string }> {
-  const socket = net.connect({ port, host: '127.0.0.1' });
-  socket.on('error', () => {});
-  const [data] = await once(socket, 'data');
-  return { socket, name: String(data) };
-}
 
 for (const engine of ENGINES) {
   describe(`balancing (${engine} engine)`, { timeout: 60_000 }, () => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { describe, test } from 'node:test';
-import { closedWithin, inParallel, sleep, waitFor } from '../support/clients.ts';
+import { closedWithin, holdOpen, inParallel, sleep, waitFor } from '../support/clients.ts';
 import { ENGINES } from '../support/proc.ts';
 import { startBalancer } from '../support/proxy-process.ts';
 import {
@@ -16,15 +16,7 @@ import {
   whoAnswers,
 } from '../support/servers.ts';
 
-/** Opens a connection and waits for the server's name; the connection stays open. */
-async function holdOpen(port: number): Promise<net.Socket> {
-  const socket = net.connect({ port, host: '127.0.0.1' });
-  socket.on('error', () => {});
-  await once(socket, 'data');
-  return socket;
-}
-
-/** A client that connects and waits (it is not read while queued). */
+/** A client that connects and waits for its server (sending nothing). */
 async function waiting(port: number): Promise<net.Socket> {
   const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
   socket.on('error', () => {});
@@ -42,7 +34,7 @@ for (const engine of ENGINES) {
           balancerConfig([a], { queueTimeout: '30s', maxQueued: 1 }, { a: { maxConnections: 1 } }),
           engine,
         );
-        const first = await holdOpen(proxy.port);
+        const { socket: first } = await holdOpen(proxy.port);
         const second = await waiting(proxy.port);
         await waitFor(async () => (await proxy.stats()).backends.app?.queued === 1, 5000, 'queued');
         if (how === 'reset') second.resetAndDestroy();
@@ -90,7 +82,7 @@ for (const engine of ENGINES) {
         ),
         engine,
       );
-      const first = await holdOpen(proxy.port);
+      const { socket: first } = await holdOpen(proxy.port);
       const second = await waiting(proxy.port);
       const reply: Buffer[] = [];
       second.on('data', (c: Buffer) => reply.push(c));

@@ -77,3 +77,11 @@ export function tally(values: readonly string[]): Record<string, number> {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Opens a connection and waits for the server's first bytes (a NamedServer's name); it stays open. */
+export async function holdOpen(port: number): Promise<{ socket: net.Socket; name: string }> {
+  const socket = net.connect({ port, host: '127.0.0.1' });
+  socket.on('error', () => {});
+  const [data] = await once(socket, 'data');
+  return { socket, name: String(data) };
+}
