@@ -40,6 +40,12 @@ export function crossCheck(input: unknown): string[] {
       }
       frontendNames.add(name);
     }
+    if (f !== null && 'from' in f) {
+      problems.push(
+        `frontends.${i}.from: trusted PROXY header senders belong in proxyProtocol: { from: [...] }` +
+          (f.proxyProtocol === undefined ? ', and this frontend has no proxyProtocol' : ''),
+      );
+    }
     const backend = f?.backend;
     if (typeof backend === 'string' && !backendNames.has(backend)) {
       problems.push(`frontends.${i}.backend: no backend named "${backend}"`);

@@ -11,6 +11,7 @@ import type { BackendStats, ServerView } from '../stats.ts';
 import { formatHostPort, type HostPort } from '../units.ts';
 import { type BalanceContext, balance, hashString } from './balancer.ts';
 import { HealthCheck } from './health-check.ts';
+import { healthCheckHeader, type ProxyHeader, type ProxySend } from './proxy-protocol.ts';
 
 /** The facts of one new connection, for a route hook. */
 export interface RouteInfo {
@@ -21,6 +22,11 @@ export interface RouteInfo {
   readonly frontend: string;
   readonly backend: string;
   readonly servers: readonly ServerView[];
+  /**
+   * The PROXY header the client sent, when its frontend takes one: its TLVs (ALPN, authority,
+   * unique ID, SSL) and the addresses it named. `clientAddress` is already its source.
+   */
+  readonly proxyHeader?: ProxyHeader;
 }
 
 /**
@@ -39,6 +45,8 @@ export interface Chooser {
   readonly route: RouteHook | undefined;
   /** Servers already tried for this connection (a retry prefers the others). */
   readonly tried: readonly Server[];
+  /** The client's PROXY header, or null. */
+  readonly header: ProxyHeader | null;
 }
 
 /** A waiting client, woken when a server slot frees (or when no server is left). */
@@ -57,6 +65,8 @@ export class Server {
   weight: number;
   maxConnections: number;
   backup: boolean;
+  /** A PROXY header goes before the first byte to this server (and its health checks). */
+  sendProxy: ProxySend | undefined;
   /** Stable hash of the name: `source` hashing keys on it, so a client follows the server. */
   readonly key: number;
   up = true;
@@ -76,6 +86,7 @@ export class Server {
     this.weight = config.weight;
     this.maxConnections = config.maxConnections;
     this.backup = config.backup;
+    this.sendProxy = config.sendProxy;
     this.key = hashString(config.name);
   }
 
@@ -148,6 +159,7 @@ export class Backend {
         prev.weight = sc.weight;
         prev.maxConnections = sc.maxConnections;
         prev.backup = sc.backup;
+        prev.sendProxy = sc.sendProxy;
         return prev;
       }
       return new Server(sc);
@@ -173,6 +185,7 @@ export class Backend {
           server.address,
           this.config.healthCheck,
           (ok, detail) => this.checked(server, ok, detail),
+          server.sendProxy === undefined ? null : healthCheckHeader(server.sendProxy),
         );
         server.check.start();
       } else {
@@ -261,6 +274,7 @@ export class Backend {
       frontend: c.frontend,
       backend: this.name,
       servers: this.servers.map((s) => s.view()),
+      ...(c.header !== null ? { proxyHeader: c.header } : {}),
     };
   }
 

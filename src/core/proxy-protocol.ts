@@ -9,15 +9,10 @@
  * call; once a header is complete, its addresses become strings (the client's identity) and
  * its TLVs, when there are any, one object.
  */
-import { formatIPv4, formatIPv6, isMappedV4, parseIpInto } from './cidr.ts';
+import { formatIPv4, formatIPv6, isMappedV4, parseIpInto } from '../cidr.ts';
+import type { ProxyAccept, ProxySend } from '../config/schema.ts';
 
-/** Which header versions a frontend takes. */
-export const PROXY_ACCEPT = ['v1', 'v2', 'any'] as const;
-export type ProxyAccept = (typeof PROXY_ACCEPT)[number];
-
-/** Which header a server is sent. */
-export const PROXY_SEND = ['v1', 'v2'] as const;
-export type ProxySend = (typeof PROXY_SEND)[number];
+export type { ProxyAccept, ProxySend };
 
 /** `parse` needs more bytes. */
 export const NEED_MORE = -1;

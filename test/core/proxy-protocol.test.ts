@@ -12,6 +12,7 @@ import {
   type ProxyAccept,
   ProxyHeaderParser,
 } from '../../src/core/proxy-protocol.ts';
+import { BAD_HEADERS, tlv, v2, v2WithTlvs } from '../support/bad-headers.ts';
 
 const MAX = 4096;
 
@@ -28,20 +29,6 @@ function feed(bytes: Uint8Array, step: number, accept: ProxyAccept = 'any') {
     result = parser.parse(buf, 0, filled);
   }
   return { parser, result };
-}
-
-function v2(src: number[], sport: number, dst: number[], dport: number, data?: Uint8Array) {
-  return new pp.V2ProxyProtocol(
-    pp.Command.PROXY,
-    pp.TransportProtocol.STREAM,
-    new pp.IPv4ProxyAddress(
-      pp.IPv4Address.createFrom(src),
-      sport,
-      pp.IPv4Address.createFrom(dst),
-      dport,
-    ),
-    data,
-  ).build();
 }
 
 test('v1 headers built by proxy-protocol-js parse at every split size', () => {
@@ -150,19 +137,6 @@ test('our encoder: proxy-protocol-js parses what we send (v1 and v2, IPv4, mappe
   assert.equal(Buffer.from(out.subarray(0, n)).toString(), 'PROXY UNKNOWN\r\n');
 });
 
-/** A v2 TCP4 header with `tlvs` appended to the address block (length counts them). */
-function v2WithTlvs(tlvs: Buffer, lengthAdjust = 0): Buffer {
-  const head = Buffer.from(v2([192, 0, 2, 1], 1000, [192, 0, 2, 2], 443));
-  const len = 12 + tlvs.length + lengthAdjust;
-  head[14] = len >> 8;
-  head[15] = len & 0xff;
-  return Buffer.concat([head, tlvs]);
-}
-
-function tlv(type: number, value: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([type, value.length >> 8, value.length & 0xff]), value]);
-}
-
 test('v2 TLVs: ALPN, authority, unique ID, SSL with sub-TLVs; NOOP and CRC32C skipped', () => {
   const ssl = Buffer.concat([
     Buffer.from([0x07, 0, 0, 0, 0]),
@@ -194,64 +168,6 @@ test('v2 TLVs: ALPN, authority, unique ID, SSL with sub-TLVs; NOOP and CRC32C sk
     });
   }
 });
-
-/** Bad headers: each fails (at the byte where it becomes bad), or waits (truncated). */
-export const BAD_HEADERS: { name: string; bytes: Buffer; accept?: ProxyAccept; waits?: boolean }[] =
-  [
-    { name: 'plain HTTP', bytes: Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n') },
-    {
-      name: 'v1 to a v2-only frontend',
-      bytes: Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n'),
-      accept: 'v2',
-    },
-    {
-      name: 'v2 to a v1-only frontend',
-      bytes: Buffer.from(v2([1, 2, 3, 4], 1, [5, 6, 7, 8], 2)),
-      accept: 'v1',
-    },
-    { name: 'v1 invalid address', bytes: Buffer.from('PROXY TCP4 1.2.3.256 5.6.7.8 1 2\r\n') },
-    { name: 'v1 IPv6 address as TCP4', bytes: Buffer.from('PROXY TCP4 ::1 5.6.7.8 1 2\r\n') },
-    { name: 'v1 port 65536', bytes: Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 65536 2\r\n') },
-    { name: 'v1 without CR', bytes: Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n') },
-    { name: 'v1 longer than 107 bytes', bytes: Buffer.from(`PROXY TCP6 ${'a'.repeat(120)}\r\n`) },
-    { name: 'v1 double space', bytes: Buffer.from('PROXY TCP4  1.2.3.4 5.6.7.8 1 2\r\n') },
-    {
-      name: 'v2 length 65,000',
-      bytes: (() => {
-        const b = Buffer.from(v2([1, 2, 3, 4], 1, [5, 6, 7, 8], 2));
-        b.writeUInt16BE(65000, 14);
-        return b;
-      })(),
-    },
-    {
-      name: 'v2 address block shorter than its family',
-      bytes: (() => {
-        const b = Buffer.from(v2([1, 2, 3, 4], 1, [5, 6, 7, 8], 2));
-        b.writeUInt16BE(8, 14);
-        return b.subarray(0, 24);
-      })(),
-    },
-    {
-      name: 'v2 version 3',
-      bytes: Buffer.from([...Buffer.from('\r\n\r\n\0\r\nQUIT\n', 'latin1'), 0x31, 0x11, 0, 0]),
-    },
-    {
-      name: 'v2 command 2',
-      bytes: Buffer.from([...Buffer.from('\r\n\r\n\0\r\nQUIT\n', 'latin1'), 0x22, 0x11, 0, 0]),
-    },
-    {
-      name: 'v2 family 0x41',
-      bytes: Buffer.from([...Buffer.from('\r\n\r\n\0\r\nQUIT\n', 'latin1'), 0x21, 0x41, 0, 0]),
-    },
-    { name: 'v2 TLV overrun', bytes: v2WithTlvs(Buffer.from([0x01, 0x00, 0x10, 0x68, 0x32])) },
-    { name: 'v2 TLV header cut', bytes: v2WithTlvs(Buffer.from([0x01, 0x00])) },
-    {
-      name: 'v2 SSL sub-TLV overrun',
-      bytes: v2WithTlvs(tlv(0x20, Buffer.from([1, 0, 0, 0, 0, 0x21, 0, 9, 0x41]))),
-    },
-    { name: 'truncated v2 signature', bytes: Buffer.from('\r\n\r\n\0\r\n', 'latin1'), waits: true },
-    { name: 'truncated v1', bytes: Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 1'), waits: true },
-  ];
 
 test('bad headers fail (at any split), truncated ones wait for more', () => {
   for (const bad of BAD_HEADERS) {

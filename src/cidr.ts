@@ -7,6 +7,8 @@
  * Written here rather than taken from `node:net` (BlockList): the core must not import the
  * runtime's socket modules (the engine is the only layer that does), and a binary trie answers a
  * lookup in at most 128 steps whatever the number of blocks, without allocating.
+ *
+ * A leaf module (imports nothing): the config schema checks blocks with it, the core matches them.
  */
 
 /** Parses `text` (IPv4 dotted decimal or IPv6, no zone) into `out[offset..offset+16)`. */

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
-import { CidrSet, formatIPv6, parseCidr, parseIpInto, sourceKey } from '../../src/core/cidr.ts';
+import { CidrSet, formatIPv6, parseCidr, parseIpInto, sourceKey } from '../src/cidr.ts';
 
 const bytes = (text: string) => {
   const out = new Uint8Array(16);
