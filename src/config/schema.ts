@@ -148,21 +148,28 @@ const cidr = z
   );
 const cidrList = z.array(cidr);
 
-/** New connections per second, written `50/s`, `600/m` or `10/h`; a bare number is refused. */
+/**
+ * New connections per second, written `50/s`, `600/m` or `10/h`; a bare number is refused (is
+ * 50 a second or a minute?). Parses to `{ perSecond }`, which is taken as is, so a parsed
+ * Config is valid input again (reload).
+ */
 const rate = z
-  .string({ error: orRequired('expected a rate such as 50/s (a number needs its unit)') })
-  .transform((text, ctx) => {
+  .union([z.string(), z.strictObject({ perSecond: z.number() })], {
+    error: orRequired('expected a rate such as 50/s (a number needs its unit)'),
+  })
+  .transform((value, ctx) => {
+    if (typeof value !== 'string') return value;
     try {
-      return parseRate(text, 'rate');
+      return { perSecond: parseRate(value, 'rate') };
     } catch {
       ctx.addIssue({
         code: 'custom',
-        message: `expected a rate such as 50/s, 600/m or 10/h, got "${echo(text)}"`,
+        message: `expected a rate such as 50/s, 600/m or 10/h, got "${echo(value)}"`,
       });
       return z.NEVER;
     }
   })
-  .superRefine(check(rateProblem));
+  .superRefine(check((r: { perSecond: number }) => rateProblem(r.perSecond)));
 
 export const serverSchema = z.strictObject({
   name,

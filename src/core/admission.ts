@@ -69,18 +69,27 @@ export class Admission {
   /** Addresses forgotten at the cap (not by the sweep): tests and logs. */
   evicted = 0;
 
-  constructor(config: AdmissionConfig, maxConnections: number, now: () => number) {
+  /** `maxSources`: the per-address cap (default defaults.sourceTableMax; tests lower it). */
+  constructor(
+    config: AdmissionConfig,
+    maxConnections: number,
+    now: () => number,
+    maxSources: number = defaults.sourceTableMax,
+  ) {
     this.now = now;
     this.allow = config.allow ? CidrSet.of(config.allow) : null;
     this.deny = config.deny?.length ? CidrSet.of(config.deny) : null;
     const l = config.limits;
     this.perSourceConnections = l?.perSourceConnections ?? 0;
-    this.sourcePerMs = (l?.perSourceRate ?? 0) / 1000;
-    this.sourceBurst = Math.max(1, l?.perSourceRate ?? 0);
-    this.acceptPerMs = (l?.acceptRate ?? 0) / 1000;
-    this.acceptBurst = Math.max(1, l?.acceptRate ?? 0);
+    const sourceRate = l?.perSourceRate?.perSecond ?? 0;
+    const acceptRate = l?.acceptRate?.perSecond ?? 0;
+    this.sourcePerMs = sourceRate / 1000;
+    this.sourceBurst = Math.max(1, sourceRate);
+    this.acceptPerMs = acceptRate / 1000;
+    this.acceptBurst = Math.max(1, acceptRate);
     this.acceptBucket = this.acceptPerMs > 0 ? new Bucket(this.acceptBurst, now()) : null;
-    this.maxSources = Math.max(defaults.sourceTableMax, maxConnections);
+    // Every address with an open connection keeps its entry: at most maxConnections of them.
+    this.maxSources = Math.max(maxSources, maxConnections);
     this.expireMs = Math.max(1000, (this.sourceBurst / Math.max(this.sourcePerMs, 1e-9)) | 0);
     if (this.tracksSources) {
       this.sweeper = setInterval(() => this.sweep(), defaults.sourceSweepMs);

@@ -149,8 +149,7 @@ export class ProxyServer implements AcceptHandler, PreambleOwner {
       o.maxConnections,
       () => this.wheel.now,
     );
-    const admits =
-      admission.needsAddress || (limits?.acceptRate ?? 0) > 0 || options.allow !== undefined;
+    const admits = admission.needsAddress || limits?.acceptRate !== undefined;
     this.admission = admits ? admission : null;
     if (!admits) admission.stop();
     this.limiter = new LogLimiter(o.log);
