@@ -8,64 +8,11 @@ import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { describe, test } from 'node:test';
 import pp from 'proxy-protocol-js';
-import { BAD_HEADERS } from '../support/bad-headers.ts';
 import { closedWithin, connect, inParallel, sleep, waitFor } from '../support/clients.ts';
 import { ENGINES } from '../support/proc.ts';
+import { BAD_HEADERS, startHeaderServer } from '../support/proxy-headers.ts';
 import { startBalancer } from '../support/proxy-process.ts';
 import { startServer } from '../support/servers.ts';
-
-/** A server expecting a v1 header (sendProxy: v1): records the header and echoes the rest. */
-export async function startHeaderServer(
-  t: import('node:test').TestContext,
-  version: 'v1' | 'v2' = 'v1',
-) {
-  const seen: { header: string; source: string; sourcePort: number; payload: string }[] = [];
-  const s = await startServer(t, (socket) => {
-    let buf = Buffer.alloc(0);
-    let entry: (typeof seen)[number] | null = null;
-    socket.on('data', (chunk: Buffer) => {
-      if (entry !== null) {
-        entry.payload += chunk.toString('latin1');
-        socket.write(chunk);
-        return;
-      }
-      buf = Buffer.concat([buf, chunk]);
-      let length = 0;
-      if (version === 'v1') {
-        const lf = buf.indexOf('\r\n');
-        if (lf < 0) return;
-        length = lf + 2;
-        const parsed = pp.V1ProxyProtocol.parse(buf.subarray(0, length).toString('latin1'));
-        entry = {
-          header: 'v1',
-          source: parsed.source.ipAddress,
-          sourcePort: parsed.source.port,
-          payload: '',
-        };
-      } else {
-        if (buf.length < 16) return;
-        length = 16 + buf.readUInt16BE(14);
-        if (buf.length < length) return;
-        const parsed = pp.V2ProxyProtocol.parse(buf.subarray(0, length));
-        const a = parsed.proxyAddress as InstanceType<typeof pp.IPv4ProxyAddress>;
-        entry = {
-          header: parsed.command === pp.Command.LOCAL ? 'v2 local' : 'v2',
-          source: parsed.command === pp.Command.LOCAL ? '' : [...a.sourceAddress.address].join('.'),
-          sourcePort: parsed.command === pp.Command.LOCAL ? 0 : a.sourcePort,
-          payload: '',
-        };
-      }
-      seen.push(entry);
-      const rest = buf.subarray(length);
-      if (rest.length > 0) {
-        entry.payload += rest.toString('latin1');
-        socket.write(rest);
-      }
-    });
-    socket.on('end', () => socket.end());
-  });
-  return { ...s, seen };
-}
 
 function v2Header(src: number[], sport: number, data?: Uint8Array): Buffer {
   return Buffer.from(

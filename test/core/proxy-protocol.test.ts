@@ -12,7 +12,7 @@ import {
   type ProxyAccept,
   ProxyHeaderParser,
 } from '../../src/core/proxy-protocol.ts';
-import { BAD_HEADERS, tlv, v2, v2WithTlvs } from '../support/bad-headers.ts';
+import { BAD_HEADERS, tlv, v2, v2WithTlvs } from '../support/proxy-headers.ts';
 
 const MAX = 4096;
 

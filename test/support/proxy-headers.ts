@@ -1,7 +1,9 @@
-// Headers for PROXY protocol tests: a few builders (on proxy-protocol-js) and the corpus of bad
-// headers the parser must refuse, shared by the parser test and the real-socket tests.
+// For PROXY protocol tests: header builders (on proxy-protocol-js), the corpus of bad headers the
+// parser must refuse, and a server that parses the header it is sent (with proxy-protocol-js).
+import type { TestContext } from 'node:test';
 import pp from 'proxy-protocol-js';
 import type { ProxyAccept } from '../../src/core/proxy-protocol.ts';
+import { startServer } from './servers.ts';
 
 /** A v2 PROXY TCP4 header from proxy-protocol-js, with `data` after it. */
 export function v2(src: number[], sport: number, dst: number[], dport: number, data?: Uint8Array) {
@@ -88,3 +90,53 @@ export const BAD_HEADERS: { name: string; bytes: Buffer; accept?: ProxyAccept; w
     { name: 'truncated v2 signature', bytes: Buffer.from('\r\n\r\n\0\r\n', 'latin1'), waits: true },
     { name: 'truncated v1', bytes: Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 1'), waits: true },
   ];
+
+/** A server expecting a v1 header (sendProxy: v1): records the header and echoes the rest. */
+export async function startHeaderServer(t: TestContext, version: 'v1' | 'v2' = 'v1') {
+  const seen: { header: string; source: string; sourcePort: number; payload: string }[] = [];
+  const s = await startServer(t, (socket) => {
+    let buf = Buffer.alloc(0);
+    let entry: (typeof seen)[number] | null = null;
+    socket.on('data', (chunk: Buffer) => {
+      if (entry !== null) {
+        entry.payload += chunk.toString('latin1');
+        socket.write(chunk);
+        return;
+      }
+      buf = Buffer.concat([buf, chunk]);
+      let length = 0;
+      if (version === 'v1') {
+        const lf = buf.indexOf('\r\n');
+        if (lf < 0) return;
+        length = lf + 2;
+        const parsed = pp.V1ProxyProtocol.parse(buf.subarray(0, length).toString('latin1'));
+        entry = {
+          header: 'v1',
+          source: parsed.source.ipAddress,
+          sourcePort: parsed.source.port,
+          payload: '',
+        };
+      } else {
+        if (buf.length < 16) return;
+        length = 16 + buf.readUInt16BE(14);
+        if (buf.length < length) return;
+        const parsed = pp.V2ProxyProtocol.parse(buf.subarray(0, length));
+        const a = parsed.proxyAddress as InstanceType<typeof pp.IPv4ProxyAddress>;
+        entry = {
+          header: parsed.command === pp.Command.LOCAL ? 'v2 local' : 'v2',
+          source: parsed.command === pp.Command.LOCAL ? '' : [...a.sourceAddress.address].join('.'),
+          sourcePort: parsed.command === pp.Command.LOCAL ? 0 : a.sourcePort,
+          payload: '',
+        };
+      }
+      seen.push(entry);
+      const rest = buf.subarray(length);
+      if (rest.length > 0) {
+        entry.payload += rest.toString('latin1');
+        socket.write(rest);
+      }
+    });
+    socket.on('end', () => socket.end());
+  });
+  return { ...s, seen };
+}
