@@ -265,7 +265,10 @@ for (const engine of ENGINES) {
           `client ${i}`,
         ),
       );
-      replies.forEach((r, i) => assert.equal(r, `client ${i}`));
+      assert.deepEqual(
+        replies,
+        replies.map((_, i) => `client ${i}`),
+      );
       const sources = new Set(server.seen.map((s) => `${s.source}:${s.sourcePort}`));
       assert.equal(sources.size, 200);
       await Promise.all(silent.map((s) => closedWithin(s, 3000)));
