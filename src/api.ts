@@ -289,6 +289,10 @@ class Switchyard implements ProxyHandle {
       ...(this.options.route ? { route: this.options.route } : {}),
       ...(this.options.strictStates ? { strictStates: true } : {}),
       connectionLog: this.options.connectionLog ?? this.accessLog,
+      proxyProtocol: fc.proxyProtocol,
+      allow: fc.allow,
+      deny: fc.deny,
+      limits: fc.limits,
       ...(this.options.reusePort ? { reusePort: true } : {}),
       tls: tls?.frontends.get(fc.name) ?? null,
     });

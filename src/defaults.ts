@@ -55,6 +55,33 @@ export const defaults = {
   /** Failed checks (or failed real-traffic connects) in a row that take an up server down. 0 is not allowed. */
   healthCheckFall: 3,
 
+  // ─── Client identity and admission (PROXY protocol, allow/deny, limits) ───
+
+  /** Milliseconds a client of a `proxyProtocol` frontend has to send its whole header, from accept. 0 is not allowed. */
+  proxyProtocolTimeoutMs: 3_000,
+  /** Header versions a `proxyProtocol` frontend takes: v1, v2 or any. */
+  proxyProtocolAccept: 'any',
+  /**
+   * Largest PROXY header taken, in bytes (v2 with its TLVs; a v1 line is at most 107). A longer
+   * one is refused as soon as its length field is read. Never more than `bufferSize`: the header
+   * is read into one pool buffer.
+   */
+  proxyHeaderMaxBytes: 4_096,
+  /**
+   * Client addresses whose per-source state (open connections, rate bucket) one frontend keeps.
+   * At the cap, the least recently seen address with no open connection is forgotten (its rate
+   * bucket starts full if it comes back); an address with open connections is never forgotten,
+   * and the cap is raised to the frontend's maxConnections when that is larger, so one always
+   * can be. 0 is not allowed.
+   */
+  sourceTableMax: 65_536,
+  /** Milliseconds between sweeps that forget addresses with no open connection and a full bucket. */
+  sourceSweepMs: 10_000,
+  /** Simultaneous connections per client address (`limits.perSourceConnections`). 0 = no limit. */
+  perSourceConnections: 0,
+  /** Milliseconds a connection may stay open (`limits.maxLifetime`). 0 = no limit. */
+  maxLifetimeMs: 0,
+
   // ─── Process lifecycle (workers, drain, reload) ───
 
   /** Worker processes sharing the listeners (SO_REUSEPORT). 1 = no workers: the proxy runs in the process started. 0 is not allowed (limits.workers). */
@@ -156,6 +183,10 @@ export const limits = {
   weight: { min: 0, max: 1000 },
   /** Further servers tried after a failed connect (`backends[].retries`). */
   retries: { min: 0, max: 100 },
+  /** Simultaneous connections per client address (`limits.perSourceConnections`); 0 = no limit. */
+  perSourceConnections: { min: 0, max: 1_000_000 },
+  /** New connections per second of a rate (`limits.perSourceRate`, `limits.acceptRate`). */
+  ratePerSecond: { min: 0.001, max: 10_000_000 },
 } as const;
 
 /** Pool buffers a proxy may hold at once: one pending write per direction per connection. */

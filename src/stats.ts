@@ -131,7 +131,7 @@ export const FRONTEND_STATS = {
     merge: 'sum',
     type: 'counter',
     metric: 'switchyard_connections_accepted_total',
-    help: 'Client connections accepted.',
+    help: 'Client connections admitted (a session started; clients turned away count in the rejected total).',
   },
   rejected: {
     merge: 'sum',

@@ -61,6 +61,22 @@ export function serverAddressProblem(address: HostPort): string | null {
   return address.port === 0 ? 'port 0 is not a server port' : null;
 }
 
+const RATE = /^(\d+(?:\.\d+)?)\/(s|m|h)$/;
+const RATE_PER_SECOND = { s: 1, m: 1 / 60, h: 1 / 3600 } as const;
+
+/** Parses `50/s`, `600/m`, `10/h` into events per second; a number without a unit is refused. */
+export function parseRate(text: string, what: string): number {
+  const m = RATE.exec(text.trim());
+  if (!m) throw invalid(what, `expected a rate such as 50/s, 600/m or 10/h, got "${text}"`);
+  return Number(m[1]) * RATE_PER_SECOND[m[2] as keyof typeof RATE_PER_SECOND];
+}
+
+/** Why `perSecond` is not a usable rate, or null (the schema asks). */
+export function rateProblem(perSecond: number): string | null {
+  const { min, max } = limits.ratePerSecond;
+  return perSecond >= min && perSecond <= max ? null : `expected from ${min} to ${max} per second`;
+}
+
 const SIZE = /^(\d+)([kKmM]?)(?:[iI]?[bB])?$/;
 
 /** Parses `16384`, `16k`, `16KiB`, `1m` into bytes (k = 1024). */

@@ -9,6 +9,7 @@ import { createProxy, type ProxyHandle, type RouteInfo } from '../src/index.ts';
 import { createLogger } from '../src/log.ts';
 import { connect, inParallel, tally, waitFor } from './support/clients.ts';
 import { ENGINES } from './support/proc.ts';
+import { tlv, v2WithTlvs } from './support/proxy-headers.ts';
 import { startBalancer } from './support/proxy-process.ts';
 import {
   balancerConfig,
@@ -242,3 +243,61 @@ for (const engine of ENGINES) {
     });
   });
 }
+
+test('route hook: a PROXY header client, its TLVs, and `source` balancing on the header address', async (t) => {
+  const a = await startNamedServer(t, 'a');
+  const b = await startNamedServer(t, 'b');
+  const seen: RouteInfo[] = [];
+  const proxy = await createProxy(
+    {
+      frontends: [
+        { name: 'web', listen: '127.0.0.1:0', backend: 'app', proxyProtocol: { accept: 'v2' } },
+      ],
+      backends: [
+        {
+          name: 'app',
+          balance: 'source',
+          servers: [
+            { name: 'a', address: `127.0.0.1:${a.port}` },
+            { name: 'b', address: `127.0.0.1:${b.port}` },
+          ],
+        },
+      ],
+    },
+    {
+      log,
+      strictStates: true,
+      route(info) {
+        seen.push(info);
+        return info.proxyHeader?.tlvs?.alpn === 'h2' ? 'b' : undefined;
+      },
+    },
+  );
+  t.after(() => proxy.close(true));
+  const port = proxy.addresses().web?.port as number;
+  const ask = async (header: Buffer) => {
+    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    socket.on('error', () => {});
+    let text = '';
+    socket.on('data', (c: Buffer) => {
+      text += c;
+    });
+    socket.write(header);
+    await new Promise((resolve) => socket.on('end', resolve));
+    socket.destroy();
+    return text;
+  };
+  const h2 = v2WithTlvs(
+    Buffer.concat([tlv(0x01, Buffer.from('h2')), tlv(0x02, Buffer.from('api.example'))]),
+  );
+  assert.equal(await ask(h2), 'b');
+  assert.equal(seen[0]?.clientAddress, '192.0.2.1');
+  assert.equal(seen[0]?.clientPort, 1000);
+  assert.equal(seen[0]?.proxyHeader?.tlvs?.authority, 'api.example');
+  assert.equal(seen[0]?.proxyHeader?.destinationAddress, '192.0.2.2');
+  // Without ALPN the balancer picks by the header's address: the same one every time.
+  const plain = v2WithTlvs(Buffer.alloc(0));
+  const answers = new Set<string>();
+  for (let i = 0; i < 5; i++) answers.add(await ask(plain));
+  assert.equal(answers.size, 1);
+});

@@ -21,6 +21,13 @@ export function crossCheck(input: unknown): string[] {
     }
     const serverNames = new Set<string>();
     list(b?.servers).forEach((s, j) => {
+      // The PROXY header goes before the first byte on the wire: under TLS it would have to
+      // precede the handshake, which the TLS socket does not do yet.
+      if (record(s)?.sendProxy !== undefined && record(s)?.tls !== undefined) {
+        problems.push(
+          `backends.${i}.servers.${j}.sendProxy: not supported together with tls yet (the header would go inside TLS)`,
+        );
+      }
       const serverName = record(s)?.name;
       if (typeof serverName !== 'string') return;
       if (serverNames.has(serverName)) {
@@ -33,12 +40,23 @@ export function crossCheck(input: unknown): string[] {
   const listens = new Map<string, number>();
   list(config?.frontends).forEach((raw, i) => {
     const f = record(raw);
+    if (f?.proxyProtocol !== undefined && f?.tls !== undefined) {
+      problems.push(
+        `frontends.${i}.proxyProtocol: not supported together with tls yet (the header comes before the handshake)`,
+      );
+    }
     const name = f?.name;
     if (typeof name === 'string') {
       if (frontendNames.has(name)) {
         problems.push(`frontends.${i}.name: duplicate frontend name "${name}"`);
       }
       frontendNames.add(name);
+    }
+    if (f !== null && 'from' in f) {
+      problems.push(
+        `frontends.${i}.from: trusted PROXY header senders belong in proxyProtocol: { from: [...] }` +
+          (f.proxyProtocol === undefined ? ', and this frontend has no proxyProtocol' : ''),
+      );
     }
     const backend = f?.backend;
     if (typeof backend === 'string' && !backendNames.has(backend)) {

@@ -13,8 +13,13 @@ import { type Config, type ConfigInput, configSchema, echo } from './schema.ts';
 /** Validates a config object (the library API's input). Throws ConfigError listing every problem. */
 export function parseConfig(input: ConfigInput | unknown): Config {
   const result = configSchema.safeParse(input);
-  const problems = result.success ? [] : result.error.issues.flatMap(describeIssue);
-  problems.push(...crossCheck(input));
+  const cross = crossCheck(input);
+  // A key the cross-checks explain (a misplaced `from`) is not also listed as "unknown key".
+  const explained = new Set(cross.map((p) => p.slice(0, p.indexOf(':'))));
+  const problems = (result.success ? [] : result.error.issues.flatMap(describeIssue)).filter(
+    (p) => !(p.endsWith(': unknown key') && explained.has(p.slice(0, p.indexOf(':')))),
+  );
+  problems.push(...cross);
   if (problems.length > 0) throw configError(problems);
   return result.data as Config;
 }

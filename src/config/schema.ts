@@ -5,6 +5,7 @@
  * `{ host, port }` and bytes. Every default comes from src/defaults.ts.
  */
 import { z } from 'zod';
+import { parseCidr } from '../cidr.ts';
 import { defaults, limits } from '../defaults.ts';
 import {
   bufferSizeProblem,
@@ -14,8 +15,10 @@ import {
   isLoopbackHost,
   parseDuration,
   parseHostPort,
+  parseRate,
   parseSize,
   rangeProblem,
+  rateProblem,
   serverAddressProblem,
   type WholeRange,
 } from '../units.ts';
@@ -23,6 +26,13 @@ import { parseAdminAddress } from './address.ts';
 
 export const BALANCE_ALGORITHMS = ['roundrobin', 'leastconn', 'source', 'random'] as const;
 export type BalanceAlgorithm = (typeof BALANCE_ALGORITHMS)[number];
+
+/** PROXY protocol header versions a frontend takes (`proxyProtocol.accept`). */
+export const PROXY_ACCEPT = ['v1', 'v2', 'any'] as const;
+export type ProxyAccept = (typeof PROXY_ACCEPT)[number];
+/** PROXY protocol header version a server is sent (`servers[].sendProxy`). */
+export const PROXY_SEND = ['v1', 'v2'] as const;
+export type ProxySend = (typeof PROXY_SEND)[number];
 
 /**
  * `text` as it may appear in an error: control characters replaced, at most `max`
@@ -151,6 +161,41 @@ export const serverTlsSchema = z
       message: 'required: a client certificate needs both cert and key',
     });
   });
+/** A CIDR block (`10.0.0.0/8`, `2001:db8::/32`) or one address; kept as text, checked here. */
+const cidr = z
+  .string({ error: orRequired('expected a CIDR block such as 10.0.0.0/8') })
+  .superRefine(
+    check((text: string) => {
+      const parsed = parseCidr(text.trim());
+      return typeof parsed === 'string'
+        ? `expected a CIDR block such as 10.0.0.0/8: ${echo(parsed)}`
+        : null;
+    }),
+  );
+const cidrList = z.array(cidr);
+
+/**
+ * New connections per second, written `50/s`, `600/m` or `10/h`; a bare number is refused (is
+ * 50 a second or a minute?). Parses to `{ perSecond }`, which is taken as is, so a parsed
+ * Config is valid input again (reload).
+ */
+const rate = z
+  .union([z.string(), z.strictObject({ perSecond: z.number() })], {
+    error: orRequired('expected a rate such as 50/s (a number needs its unit)'),
+  })
+  .transform((value, ctx) => {
+    if (typeof value !== 'string') return value;
+    try {
+      return { perSecond: parseRate(value, 'rate') };
+    } catch {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a rate such as 50/s, 600/m or 10/h, got "${echo(value)}"`,
+      });
+      return z.NEVER;
+    }
+  })
+  .superRefine(check((r: { perSecond: number }) => rateProblem(r.perSecond)));
 
 export const serverSchema = z.strictObject({
   name,
@@ -163,6 +208,8 @@ export const serverSchema = z.strictObject({
   backup: z.boolean().default(false),
   /** Left out: plain TCP to the server. */
   tls: serverTlsSchema.optional(),
+  /** A PROXY protocol header (v1 or v2) before the first byte to this server; left out: none. */
+  sendProxy: z.enum(PROXY_SEND).optional(),
 });
 
 export const healthCheckSchema = z.strictObject({
@@ -210,6 +257,28 @@ export const frontendTlsSchema = z.strictObject({
   handshakeTimeout: duration.default(defaults.tlsHandshakeTimeoutMs),
 });
 
+/** A frontend's clients must start with a PROXY header (from trusted senders only). */
+export const proxyProtocolSchema = z.strictObject({
+  accept: z.enum(PROXY_ACCEPT).default(defaults.proxyProtocolAccept),
+  /** Senders trusted to send a header; others are closed unread. Left out: every source. */
+  from: cidrList.optional(),
+  timeout: duration
+    .refine((ms) => ms > 0, { error: 'must be more than 0' })
+    .default(defaults.proxyProtocolTimeoutMs),
+});
+
+/** Per-frontend limits, on the client address (the PROXY header's, when there is one). */
+export const limitsSchema = z.strictObject({
+  /** 0 = no limit. */
+  perSourceConnections: ranged(limits.perSourceConnections).default(defaults.perSourceConnections),
+  /** Token bucket per client address, burst = one second's worth; left out: none. */
+  perSourceRate: rate.optional(),
+  /** Token bucket for the whole frontend, burst = one second's worth; left out: none. */
+  acceptRate: rate.optional(),
+  /** 0 = none. */
+  maxLifetime: duration.default(defaults.maxLifetimeMs),
+});
+
 export const frontendSchema = z.strictObject({
   name,
   listen: address,
@@ -217,6 +286,12 @@ export const frontendSchema = z.strictObject({
   maxConnections: ranged(limits.maxConnections).default(defaults.maxConnections),
   /** Left out: plain TCP (or SNI routing, below). */
   tls: frontendTlsSchema.optional(),
+  proxyProtocol: proxyProtocolSchema.optional(),
+  /** When present, only these client addresses are served. */
+  allow: cidrList.optional(),
+  /** Always refused, even when allowed. */
+  deny: cidrList.optional(),
+  limits: limitsSchema.optional(),
 });
 
 /**
@@ -270,3 +345,5 @@ export type ServerConfig = z.output<typeof serverSchema>;
 export type HealthCheckConfig = z.output<typeof healthCheckSchema>;
 export type FrontendTlsConfig = z.output<typeof frontendTlsSchema>;
 export type ServerTlsConfig = z.output<typeof serverTlsSchema>;
+export type ProxyProtocolConfig = z.output<typeof proxyProtocolSchema>;
+export type LimitsConfig = z.output<typeof limitsSchema>;

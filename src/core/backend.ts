@@ -13,6 +13,7 @@ import type { TlsClientMaterial, TlsInfo } from '../tls.ts';
 import { formatHostPort, type HostPort } from '../units.ts';
 import { type BalanceContext, balance, hashString } from './balancer.ts';
 import { HealthCheck } from './health-check.ts';
+import { healthCheckHeader, type ProxyHeader, type ProxySend } from './proxy-protocol.ts';
 
 /** The facts of one new connection, for a route hook. */
 export interface RouteInfo {
@@ -25,6 +26,11 @@ export interface RouteInfo {
   readonly servers: readonly ServerView[];
   /** The client's TLS (terminated here): SNI, ALPN, version, cipher; null: plain TCP. */
   readonly tls: TlsInfo | null;
+  /**
+   * The PROXY header the client sent, when its frontend takes one: its TLVs (ALPN, authority,
+   * unique ID, SSL) and the addresses it named. `clientAddress` is already its source.
+   */
+  readonly proxyHeader?: ProxyHeader;
 }
 
 /**
@@ -44,6 +50,8 @@ export interface Chooser {
   readonly tls: TlsInfo | null;
   /** Servers already tried for this connection (a retry prefers the others). */
   readonly tried: readonly Server[];
+  /** The client's PROXY header, or null. */
+  readonly header: ProxyHeader | null;
 }
 
 /** A waiting client, woken when a server slot frees (or when no server is left). */
@@ -65,6 +73,8 @@ export class Server {
   weight: number;
   maxConnections: number;
   backup: boolean;
+  /** A PROXY header goes before the first byte to this server (and its health checks). */
+  sendProxy: ProxySend | undefined;
   /** Stable hash of the name: `source` hashing keys on it, so a client follows the server. */
   readonly key: number;
   up = true;
@@ -87,6 +97,7 @@ export class Server {
     this.weight = config.weight;
     this.maxConnections = config.maxConnections;
     this.backup = config.backup;
+    this.sendProxy = config.sendProxy;
     this.key = hashString(config.name);
   }
 
@@ -165,6 +176,7 @@ export class Backend {
         prev.maxConnections = sc.maxConnections;
         prev.backup = sc.backup;
         prev.tls = tls.get(sc.name) ?? null;
+        prev.sendProxy = sc.sendProxy;
         return prev;
       }
       return new Server(sc, tls.get(sc.name) ?? null);
@@ -191,6 +203,7 @@ export class Backend {
           server.tls,
           this.config.healthCheck,
           (ok, detail) => this.checked(server, ok, detail),
+          server.sendProxy === undefined ? null : healthCheckHeader(server.sendProxy),
         );
         server.check.start();
       } else {
@@ -285,6 +298,7 @@ export class Backend {
       backend: this.name,
       tls: c.tls,
       servers: this.servers.map((s) => s.view()),
+      ...(c.header !== null ? { proxyHeader: c.header } : {}),
     };
   }
 

@@ -63,6 +63,7 @@ export const ENDINGS = {
     about: 'one side finished and the other stayed silent past the half-closed timeout',
   },
   killed: { side: 'local', rejected: false, about: 'closed by the operator or by shutdown' },
+  max_lifetime: { side: 'local', rejected: false, about: 'open longer than limits.maxLifetime' },
   internal: { side: 'local', rejected: false, about: 'a switchyard bug was caught' },
   tls_handshake: {
     side: 'client',
@@ -78,6 +79,28 @@ export const ENDINGS = {
     side: 'local',
     rejected: true,
     about: "turned away at the frontend's connection cap (before a socket object exists)",
+  },
+  proxy_header: {
+    side: 'client',
+    rejected: true,
+    about:
+      'no valid PROXY header in time (missing, malformed, too long, slow), or a sender not in proxyProtocol.from',
+  },
+  denied: { side: 'local', rejected: true, about: 'the client address is denied or not allowed' },
+  source_limit: {
+    side: 'local',
+    rejected: true,
+    about: 'the client address has limits.perSourceConnections open already',
+  },
+  source_rate: {
+    side: 'local',
+    rejected: true,
+    about: 'the client address opened connections faster than limits.perSourceRate',
+  },
+  accept_rate: {
+    side: 'local',
+    rejected: true,
+    about: 'the frontend took connections faster than limits.acceptRate',
   },
 } as const satisfies Record<string, EndingInfo>;
 

@@ -30,19 +30,28 @@ export class HealthCheck {
   probe: Probe | null = null;
   private interval: ReturnType<typeof setInterval> | undefined;
 
+  /**
+   * `proxyHeader`: for a server that expects a PROXY header (sendProxy), the one a check sends
+   * first (v2 LOCAL or v1 UNKNOWN: the proxy's own connection, no client).
+   */
   constructor(
     engine: Engine,
     address: HostPort,
     tls: TlsClientMaterial | null,
     config: HealthCheckConfig,
     report: CheckReport,
+    proxyHeader: Buffer | null = null,
   ) {
     this.engine = engine;
     this.address = address;
     this.tls = tls;
     this.config = config;
     this.report = report;
-    this.send = config.send === undefined ? null : Buffer.from(config.send);
+    const send = config.send === undefined ? null : Buffer.from(config.send);
+    this.send =
+      proxyHeader === null
+        ? send
+        : Buffer.concat(send === null ? [proxyHeader] : [proxyHeader, send]);
     this.expect = config.expect === undefined ? null : Buffer.from(config.expect);
   }
 

@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import { CidrSet, parseIpInto } from '../cidr.ts';
+import type { LimitsConfig, ProxyProtocolConfig } from '../config/schema.ts';
 import { defaults, poolCapacity } from '../defaults.ts';
 import type {
   AcceptHandler,
@@ -12,10 +14,13 @@ import { LogLimiter } from '../log-limiter.ts';
 import type { ConnectionRow, ProxyStats } from '../stats.ts';
 import type { TlsServerMaterial } from '../tls.ts';
 import { formatHostPort, type HostPort } from '../units.ts';
+import { Admission } from './admission.ts';
 import type { Backend, RouteHook } from './backend.ts';
 import { BufferPool } from './buffer-pool.ts';
 import { Ending, type Rejection, type SessionEnding } from './ending.ts';
 import { CONNECT_BOUNDS_MS, DURATION_BOUNDS_MS, Histogram } from './histogram.ts';
+import { Preamble, type PreambleOwner } from './preamble.ts';
+import { ProxyHeaderParser } from './proxy-protocol.ts';
 import { Session, type SessionContext } from './session.ts';
 import { StateCounters } from './state.ts';
 import { TimerWheel } from './timer-wheel.ts';
@@ -43,33 +48,74 @@ export interface ProxyOptions {
   connectionLog?: ConnectionLog | null;
   /** Terminate TLS with these certificates (files already read); none: plain TCP. */
   tls?: TlsServerMaterial | null;
+  /** Clients start with a PROXY header (from these senders); none by default. */
+  proxyProtocol?: ProxyProtocolConfig | undefined;
+  /** Client addresses served (when present) and refused (CIDR blocks). */
+  allow?: readonly string[] | undefined;
+  deny?: readonly string[] | undefined;
+  limits?: LimitsConfig | undefined;
 }
 
 /** Hears of each connection once it is over: closed, or turned away at the cap. */
 export interface ConnectionLog {
   closed(session: Session): void;
-  rejected(frontend: string, ending: Rejection): void;
+  /** `client`: HOST:PORT when known (null at the cap and the accept rate: no socket yet). */
+  rejected(frontend: string, ending: Rejection, client?: string | null): void;
 }
+
+/** Events of a client turned away in accept(): its socket is closing, nothing more to do. */
+const REJECTED: SocketEvents = {
+  onOpen() {},
+  onData() {},
+  onDrain() {},
+  onEnd() {},
+  onError() {},
+  onClose() {},
+};
+
+/** Scratch for a peer's address bytes (single-threaded: one is enough). */
+const ADDRESS = new Uint8Array(16);
 
 /**
  * A listener, the connection cap, and the registry of live sessions. The data path itself is in
  * session.ts.
  */
-export class ProxyServer implements AcceptHandler {
+export class ProxyServer implements AcceptHandler, PreambleOwner {
   readonly options: Required<
     Omit<
       ProxyOptions,
-      'reusePort' | 'strictStates' | 'route' | 'backend' | 'name' | 'connectionLog' | 'tls'
+      | 'reusePort'
+      | 'strictStates'
+      | 'route'
+      | 'backend'
+      | 'name'
+      | 'connectionLog'
+      | 'tls'
+      | 'proxyProtocol'
+      | 'allow'
+      | 'deny'
+      | 'limits'
     >
   >;
   readonly name: string;
   private readonly ctx: SessionContext;
-  /** Rate-limited lines for the paths a flood of clients can hit (accept errors, per-session warnings). */
+  /**
+   * Rate-limited lines for the paths a flood of clients can hit: accept errors, rejections (PROXY
+   * headers, admission), TLS handshake failures (scanners), per-session warnings.
+   */
   private readonly limited: LogLimiter;
-  private readonly wheel: TimerWheel;
+  readonly wheel: TimerWheel;
   private readonly counters: StateCounters;
-  private readonly pool: BufferPool;
+  readonly pool: BufferPool;
   private readonly sessions = new Set<Session>();
+  /** Clients still sending their preamble (PROXY header): no session yet. */
+  private readonly preambles = new Set<Preamble>();
+  private readonly proxyProtocol: ProxyProtocolConfig | null;
+  /** `proxyProtocol.from`: the senders whose header is believed; null = every one. */
+  private readonly trusted: CidrSet | null;
+  /** The largest PROXY header taken (never more than a pool buffer). */
+  private readonly headerMaxBytes: number;
+  private readonly admission: Admission | null;
   private listener: EngineListener | null = null;
   private bound: HostPort | null = null;
   private accepted = 0;
@@ -87,8 +133,6 @@ export class ProxyServer implements AcceptHandler {
   private tls: TlsServerMaterial | null;
   /** Clients admitted whose TLS handshake is still running: they count against the cap. */
   private handshaking = 0;
-  /** Handshake failures come in floods (scanners, a bad client fleet): logged at a rate. */
-  private readonly limiter: LogLimiter;
 
   constructor(options: ProxyOptions) {
     this.name = options.name ?? 'default';
@@ -107,9 +151,21 @@ export class ProxyServer implements AcceptHandler {
     this.reusePort = options.reusePort ?? false;
     this.connectionLog = options.connectionLog ?? null;
     this.tls = options.tls ?? null;
-    this.limiter = new LogLimiter(options.log);
     const o = this.options;
     this.wheel = new TimerWheel(defaults.timerTickMs);
+    this.proxyProtocol = options.proxyProtocol ?? null;
+    const from = this.proxyProtocol?.from;
+    this.trusted = from === undefined ? null : CidrSet.of(from);
+    this.headerMaxBytes = Math.min(defaults.proxyHeaderMaxBytes, o.bufferSize);
+    const limits = options.limits;
+    const admission = new Admission(
+      { allow: options.allow, deny: options.deny, limits },
+      o.maxConnections,
+      () => this.wheel.now,
+    );
+    const admits = admission.needsAddress || limits?.acceptRate !== undefined;
+    this.admission = admits ? admission : null;
+    if (!admits) admission.stop();
     this.counters = new StateCounters(options.strictStates ?? false);
     this.pool = new BufferPool(o.bufferSize, poolCapacity(o.maxConnections));
     this.limited = new LogLimiter(o.log);
@@ -121,6 +177,7 @@ export class ProxyServer implements AcceptHandler {
       limited: this.limited,
       idleTimeoutMs: o.idleTimeoutMs,
       halfClosedTimeoutMs: o.halfClosedTimeoutMs,
+      maxLifetimeMs: limits?.maxLifetime ?? defaults.maxLifetimeMs,
       frontend: this.name,
       backend: options.backend,
       route: options.route,
@@ -182,27 +239,120 @@ export class ProxyServer implements AcceptHandler {
   // ─── AcceptHandler ───
 
   admit(): boolean {
-    if (this.sessions.size + this.handshaking < this.options.maxConnections) {
-      if (this.tls !== null) this.handshaking++;
-      return true;
+    const live = this.sessions.size + this.preambles.size + this.handshaking;
+    if (live >= this.options.maxConnections) {
+      const ending = Ending.rejected_at_cap;
+      this.rejected[ending] = (this.rejected[ending] ?? 0) + 1;
+      this.options.log.debug({ max: this.options.maxConnections }, 'connection cap reached');
+      this.connectionLog?.rejected(this.name, ending);
+      return false;
     }
-    const ending = Ending.rejected_at_cap;
-    this.rejected[ending] = (this.rejected[ending] ?? 0) + 1;
-    this.options.log.debug({ max: this.options.maxConnections }, 'connection cap reached');
-    this.connectionLog?.rejected(this.name, ending);
-    return false;
+    // The frontend's rate, before any object exists for the client (a PROXY header included).
+    if (this.admission !== null && !this.admission.takeAccept()) {
+      this.reject(Ending.accept_rate, null, 'faster than limits.acceptRate');
+      return false;
+    }
+    // A TLS client counts against the cap from its TCP accept until its handshake ends.
+    if (this.tls !== null) this.handshaking++;
+    return true;
   }
 
   accept(socket: EngineSocket): SocketEvents {
     if (this.tls !== null) this.handshaking--;
+    if (this.proxyProtocol !== null) {
+      const peer = socket.remoteAddress;
+      // A header is believed only from a trusted sender: any other is closed unread.
+      if (this.trusted !== null && !(parseIpInto(peer, ADDRESS) && this.trusted.has(ADDRESS))) {
+        this.reject(Ending.proxy_header, socket, 'sender not in proxyProtocol.from');
+        socket.destroy();
+        return REJECTED;
+      }
+      const parser = new ProxyHeaderParser(this.proxyProtocol.accept, this.headerMaxBytes);
+      const preamble = new Preamble(this, socket, [parser], this.proxyProtocol.timeout);
+      this.preambles.add(preamble);
+      return preamble;
+    }
+    return this.startSession(socket, null, null, 0)?.client ?? REJECTED;
+  }
+
+  /**
+   * The client passed admission (checked here, on its address) and becomes a session; or it
+   * is turned away (null, its socket closing). `parser`: its PROXY header, if any.
+   */
+  private startSession(
+    socket: EngineSocket,
+    parser: ProxyHeaderParser | null,
+    early: Buffer | null,
+    earlyLength: number,
+  ): Session | null {
+    let sourceKey: string | null = null;
+    const admission = this.admission;
+    if (admission?.needsAddress) {
+      const address = parser?.hasAddresses ? parser.sourceAddress : socket.remoteAddress;
+      const refusal = admission.admit(address);
+      if (refusal !== null) {
+        if (early !== null) this.pool.release(early);
+        this.reject(refusal, socket, null, parser);
+        socket.events = REJECTED;
+        socket.destroy();
+        return null;
+      }
+      sourceKey = admission.keyOf(address);
+    }
     this.accepted++;
-    const session = new Session(this.ctx, socket);
+    const start = parser === null && early === null ? null : { header: parser, early, earlyLength };
+    const session = new Session(this.ctx, socket, start);
+    session.sourceKey = sourceKey;
     this.sessions.add(session);
     // The peer's address cannot be asked once the socket is closed; the log needs it then.
     if (this.connectionLog !== null) {
-      session.clientName = formatHostPort(socket.remoteAddress, socket.remotePort);
+      session.clientName = formatHostPort(session.clientAddress, session.clientPort);
     }
-    return session.client;
+    return session;
+  }
+
+  /** Counts, logs (rate-limited) and access-logs a client turned away before any session. */
+  private reject(
+    ending: Rejection,
+    socket: EngineSocket | null,
+    detail: string | null,
+    parser: ProxyHeaderParser | null = null,
+  ): void {
+    this.rejected[ending] = (this.rejected[ending] ?? 0) + 1;
+    let client: string | null = null;
+    if (socket !== null) {
+      client = parser?.hasAddresses
+        ? formatHostPort(parser.sourceAddress, parser.sourcePort)
+        : formatHostPort(socket.remoteAddress, socket.remotePort);
+    }
+    const level = ending === Ending.proxy_header ? 'warn' : 'info';
+    const peer =
+      socket !== null && parser?.hasAddresses
+        ? formatHostPort(socket.remoteAddress, socket.remotePort)
+        : undefined;
+    this.limited.write(
+      level,
+      `rejected ${ending}`,
+      { frontend: this.name, client, peer, reason: ending, detail },
+      `client rejected (${ending})${detail ? `: ${detail}` : ''}`,
+    );
+    this.connectionLog?.rejected(this.name, ending, client);
+  }
+
+  // ─── PreambleOwner ───
+
+  preambleDone(preamble: Preamble, early: Buffer | null, earlyLength: number): void {
+    this.preambles.delete(preamble);
+    const parser = preamble.stages[0] as ProxyHeaderParser;
+    const socket = preamble.socket;
+    const session = this.startSession(socket, parser, early, earlyLength);
+    if (session !== null) socket.events = session.client;
+  }
+
+  preambleFailed(preamble: Preamble, reason: string): void {
+    if (!this.preambles.delete(preamble)) return;
+    if (reason === 'killed') return;
+    this.reject(Ending.proxy_header, preamble.socket, reason);
   }
 
   acceptError(code: string): void {
@@ -214,7 +364,7 @@ export class ProxyServer implements AcceptHandler {
     this.handshaking--;
     const ending = timedOut ? Ending.tls_handshake_timeout : Ending.tls_handshake;
     this.rejected[ending] = (this.rejected[ending] ?? 0) + 1;
-    this.limiter.write(
+    this.limited.write(
       'info',
       ending,
       { frontend: this.name, code, reason: message },
@@ -225,6 +375,7 @@ export class ProxyServer implements AcceptHandler {
 
   private sessionClosed(session: Session): void {
     this.sessions.delete(session);
+    if (session.sourceKey !== null) this.admission?.release(session.sourceKey);
     this.closedBytesIn += session.client.bytesRead;
     this.closedBytesOut += session.server.bytesRead;
     const reason = session.closeReason ?? Ending.done;
@@ -236,9 +387,9 @@ export class ProxyServer implements AcceptHandler {
 
   // ─── Views ───
 
-  /** Live connections (cheap: no stats object is built). */
+  /** Live connections, those still sending a PROXY header included (cheap). */
   get active(): number {
-    return this.sessions.size;
+    return this.sessions.size + this.preambles.size;
   }
 
   stats(): ProxyStats {
@@ -294,7 +445,7 @@ export class ProxyServer implements AcceptHandler {
       const b = s.server.held !== null;
       out.push({
         id: s.id,
-        client: formatHostPort(s.client.socket.remoteAddress, s.client.socket.remotePort),
+        client: formatHostPort(s.clientAddress, s.clientPort),
         frontend: this.name,
         server: s.target?.name ?? null,
         state: s.state,
@@ -313,9 +464,15 @@ export class ProxyServer implements AcceptHandler {
     const listener = this.listener;
     this.listener = null;
     if (listener) await listener.close();
+    // Clients still sending a header have no session yet: they go with the listener.
+    for (const p of [...this.preambles]) p.kill();
     if (killConnections) {
       for (const s of [...this.sessions]) s.close(Ending.killed);
     }
-    if (this.sessions.size === 0 || killConnections) this.wheel.stop();
+    if (this.sessions.size === 0 || killConnections) {
+      this.wheel.stop();
+      this.admission?.stop();
+      this.limited.close();
+    }
   }
 }

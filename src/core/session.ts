@@ -13,6 +13,7 @@ import {
 } from './backend.ts';
 import type { BufferPool } from './buffer-pool.ts';
 import { Ending, type Fin, type SessionEnding } from './ending.ts';
+import { encodeProxyHeader, MAX_ENCODED_BYTES, type ProxyHeader } from './proxy-protocol.ts';
 import { State, type StateCounters, transition } from './state.ts';
 import type { TimerEntry, TimerWheel } from './timer-wheel.ts';
 
@@ -26,6 +27,8 @@ export interface SessionContext {
   readonly limited: LogLimiter;
   readonly idleTimeoutMs: number;
   readonly halfClosedTimeoutMs: number;
+  /** A connection open longer than this is closed (`max_lifetime`); 0 = no limit. */
+  readonly maxLifetimeMs: number;
   /** The frontend that accepted the sessions (for the route hook and logs). */
   readonly frontend: string;
   /** Where new sessions go. A reload may replace it; a session keeps the one it started with. */
@@ -141,6 +144,8 @@ export class Side implements SocketEvents {
     const session = this.session;
     session.ctx.pool.release(buf);
     session.lastActivity = session.ctx.wheel.now;
+    // The client's first bytes may still wait behind a PROXY header (Session.writeProxyHeader).
+    if (this === session.server && session.writeEarlyRest()) return;
     if (this.finPending) {
       this.finPending = false;
       this.socket.shutdown();
@@ -208,6 +213,18 @@ export class Side implements SocketEvents {
 
 let nextId = 1;
 
+/** What a session starts with when a preamble (preamble.ts) came first. */
+export interface SessionStart {
+  /** The PROXY header, when the frontend takes one. */
+  header: ProxyHeader | null;
+  /** The client's first data (a pool buffer, now the session's), or null. */
+  early: Buffer | null;
+  earlyLength: number;
+}
+
+/** Where a PROXY header is built before it goes out with the early data (single-threaded). */
+const HEADER_SCRATCH = Buffer.allocUnsafe(MAX_ENCODED_BYTES);
+
 /** A server side no socket has yet: it stands closed until a connect attempt takes it. */
 function noServerSide(session: Session, client: Side): Side {
   const side = new Side(session, 'server', client.socket);
@@ -238,6 +255,10 @@ export class Session implements TimerEntry, Chooser, Waiter {
   firstFin: Fin = null;
   /** The client's HOST:PORT, read at accept when an access log wants it (gone after close). */
   clientName = '';
+  /** The PROXY header the client sent (its source is the client), or null. */
+  readonly header: ProxyHeader | null;
+  /** The key the admission control counts this client under, or null (released at close). */
+  sourceKey: string | null = null;
   wheelSlot = -1;
   wheelIndex = 0;
   /** The backend this session's servers come from (fixed at accept, even across a reload). */
@@ -257,8 +278,13 @@ export class Session implements TimerEntry, Chooser, Waiter {
   private early: Buffer | null = null;
   private earlyLength = 0;
 
-  constructor(ctx: SessionContext, clientSocket: EngineSocket) {
+  constructor(ctx: SessionContext, clientSocket: EngineSocket, start: SessionStart | null = null) {
     this.ctx = ctx;
+    this.header = start?.header ?? null;
+    if (start !== null && start.early !== null) {
+      this.early = start.early; // the client is paused until these are written
+      this.earlyLength = start.earlyLength;
+    }
     this.startedAt = ctx.wheel.now;
     this.lastActivity = this.startedAt;
     this.backend = ctx.backend;
@@ -271,7 +297,8 @@ export class Session implements TimerEntry, Chooser, Waiter {
     // The backend connect starts now, at accept time.
     this.connectNext();
     // Read the client while it waits, to notice it leaving (readWhileWaiting keeps what it sends).
-    if (this.state === State.CONNECTING || this.state === State.QUEUED) clientSocket.resume();
+    const waiting = this.state === State.CONNECTING || this.state === State.QUEUED;
+    if (waiting && this.early === null) clientSocket.resume();
   }
 
   /** The client sent bytes before its server was up: keep them for the server, stop reading. */
@@ -300,11 +327,14 @@ export class Session implements TimerEntry, Chooser, Waiter {
 
   // ─── Connection setup: choose a server, wait for a slot, connect, retry ───
 
+  /** The client: the PROXY header's source when it names one, else the TCP peer. */
   get clientAddress(): string {
-    return this.client.socket.remoteAddress;
+    const h = this.header;
+    return h?.hasAddresses ? h.sourceAddress : this.client.socket.remoteAddress;
   }
   get clientPort(): number {
-    return this.client.socket.remotePort;
+    const h = this.header;
+    return h?.hasAddresses ? h.sourcePort : this.client.socket.remotePort;
   }
   get localAddress(): string {
     return this.client.socket.localAddress;
@@ -406,8 +436,11 @@ export class Session implements TimerEntry, Chooser, Waiter {
     this.lastActivity = this.connectedAt;
     transition(this, State.CONNECTED, this.ctx.counters);
     const to = this.server;
+    const hadEarly = this.early !== null;
+    const sendProxy = this.target?.sendProxy;
+    if (sendProxy !== undefined) this.writeProxyHeader(sendProxy);
     const early = this.early;
-    if (early !== null) {
+    if (early !== null && to.held === null) {
       this.early = null;
       if (to.socket.writeHeld(early, this.earlyLength)) this.ctx.pool.release(early);
       else to.held = early; // the client stays paused until this write drains
@@ -416,13 +449,76 @@ export class Session implements TimerEntry, Chooser, Waiter {
     if (client.readEnded) {
       if (to.held !== null) to.finPending = true;
       else to.socket.shutdown();
-    } else if (early !== null && to.held === null) {
+    } else if (hadEarly && to.held === null) {
       client.socket.resume(); // paused by readWhileWaiting; otherwise it has been reading all along
     }
     transition(this, State.READING, this.ctx.counters);
     this.settle();
     // Filed under the connect timeout; the idle timeout may be shorter.
     this.ctx.wheel.schedule(this);
+  }
+
+  /**
+   * Writes the PROXY header for this client to the new server connection, before any of the
+   * client's bytes: in the same write as the early data when they fit in its buffer together
+   * (the usual case: the data moves up by the header's length), else in a write of its own
+   * with as much early data as fits; the rest of it follows once that write drains
+   * (Side.drained). While the header is held the client is paused, as for any held write.
+   */
+  private writeProxyHeader(version: 'v1' | 'v2'): void {
+    const h = this.header;
+    const socket = this.client.socket;
+    const dst = h?.hasAddresses ? h.destinationAddress : socket.localAddress;
+    const dport = h?.hasAddresses ? h.destinationPort : socket.localPort;
+    const n = encodeProxyHeader(
+      version,
+      HEADER_SCRATCH,
+      this.clientAddress,
+      this.clientPort,
+      dst,
+      dport,
+    );
+    const pool = this.ctx.pool;
+    const to = this.server;
+    const early = this.early;
+    if (early !== null && this.earlyLength + n <= early.length) {
+      early.copyWithin(n, 0, this.earlyLength);
+      HEADER_SCRATCH.copy(early, 0, 0, n);
+      this.earlyLength += n;
+      return; // written below as the early data
+    }
+    const out = pool.acquire();
+    HEADER_SCRATCH.copy(out, 0, 0, n);
+    let length = n;
+    if (early !== null) {
+      const fit = out.length - n;
+      early.copy(out, n, 0, fit);
+      early.copyWithin(0, fit, this.earlyLength);
+      this.earlyLength -= fit;
+      length += fit;
+    }
+    if (to.socket.writeHeld(out, length)) {
+      pool.release(out);
+      return;
+    }
+    to.held = out;
+    if (early === null) this.client.socket.pause(); // resumed when the header drains
+  }
+
+  /**
+   * Early data still waiting behind the PROXY header (see writeProxyHeader): writes it now.
+   * True when that write is held (the server side holds it; the client stays paused).
+   */
+  writeEarlyRest(): boolean {
+    const early = this.early;
+    if (early === null) return false;
+    this.early = null;
+    if (this.server.socket.writeHeld(early, this.earlyLength)) {
+      this.ctx.pool.release(early);
+      return false;
+    }
+    this.server.held = early;
+    return true;
   }
 
   /** Moves between READING, WRITING and HALF_CLOSED to match what the sides hold. */
@@ -577,7 +673,11 @@ export class Session implements TimerEntry, Chooser, Waiter {
         const limit = this.halfClosedTimed()
           ? this.ctx.halfClosedTimeoutMs
           : this.ctx.idleTimeoutMs;
-        return limit > 0 ? this.lastActivity + limit : 0;
+        const quiet = limit > 0 ? this.lastActivity + limit : 0;
+        const lifetime = this.ctx.maxLifetimeMs;
+        if (lifetime <= 0) return quiet;
+        const end = this.startedAt + lifetime;
+        return quiet === 0 || end < quiet ? end : quiet;
       }
     }
   }
@@ -600,12 +700,15 @@ export class Session implements TimerEntry, Chooser, Waiter {
       this.connectFailed(Ending.connect_timeout, 'ETIMEDOUT');
       return;
     }
+    const lifetime = this.ctx.maxLifetimeMs;
     const reason =
       this.state === State.QUEUED
         ? Ending.queue_timeout
-        : this.halfClosedTimed()
-          ? Ending.half_closed_timeout
-          : Ending.idle_timeout;
+        : lifetime > 0 && this.ctx.wheel.now >= this.startedAt + lifetime
+          ? Ending.max_lifetime
+          : this.halfClosedTimed()
+            ? Ending.half_closed_timeout
+            : Ending.idle_timeout;
     this.ctx.log.debug({ conn: this.id, reason }, 'timeout');
     this.close(reason);
   }

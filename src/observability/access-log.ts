@@ -97,10 +97,11 @@ export class AccessLog implements ConnectionLog {
     });
   }
 
-  rejected(frontend: string, ending: Rejection): void {
-    // The engine turns the client away before any socket object exists: its address is unknown.
+  rejected(frontend: string, ending: Rejection, client: string | null = null): void {
+    // At the cap and the accept rate the engine turns the client away before any socket object
+    // exists: its address is unknown (null).
     this.log.info({
-      client: null,
+      client,
       frontend,
       backend: null,
       server: null,

@@ -217,3 +217,125 @@ test('bounds: timers fit in 2^31-1 ms, connection caps are bounded, halfClosed 0
   const halfClosedOff = parseConfig({ ...base, timeouts: { idle: '1h', halfClosed: 0 } });
   assert.deepEqual(halfClosedOff.timeouts, { idle: 3_600_000, halfClosed: 0 });
 });
+
+test('PROXY protocol and admission keys: parsed, and errors naming the key', () => {
+  const yaml = `
+frontends:
+  - name: lb
+    listen: 127.0.0.1:8443
+    backend: app
+    proxyProtocol: { accept: v2, from: [10.0.0.0/8, "2001:db8::/32"], timeout: 2s }
+    allow: [10.0.0.0/8, "2001:db8::/32"]
+    deny: [10.9.0.0/16]
+    limits: { perSourceConnections: 100, perSourceRate: 50/s, acceptRate: 5000/s, maxLifetime: 24h }
+backends:
+  - name: app
+    servers:
+      - { name: a, address: 10.1.0.5:9000, sendProxy: v2 }
+`;
+  const config = parseConfigYaml(yaml);
+  const f = config.frontends[0];
+  assert.deepEqual(f?.proxyProtocol, {
+    accept: 'v2',
+    from: ['10.0.0.0/8', '2001:db8::/32'],
+    timeout: 2000,
+  });
+  assert.deepEqual(f?.limits, {
+    perSourceConnections: 100,
+    perSourceRate: { perSecond: 50 },
+    acceptRate: { perSecond: 5000 },
+    maxLifetime: 86_400_000,
+  });
+  assert.equal(config.backends[0]?.servers[0]?.sendProxy, 'v2');
+  assert.deepEqual(parseConfig(config), config, 'a parsed config is valid input again');
+  assert.equal(
+    parseConfigYaml(
+      yaml.replace(
+        'proxyProtocol: { accept: v2, from: [10.0.0.0/8, "2001:db8::/32"], timeout: 2s }',
+        'proxyProtocol: {}',
+      ),
+    ).frontends[0]?.proxyProtocol?.timeout,
+    defaults.proxyProtocolTimeoutMs,
+  );
+
+  const bad = `
+frontends:
+  - name: lb
+    listen: 127.0.0.1:8443
+    backend: app
+    from: [10.0.0.0/8]
+    allow: [10.0.0.0/33, 10.1.0.0/8, nonsense]
+    limits: { perSourceRate: 50, acceptRate: 5000/d }
+    proxyProtocol: { accept: v3 }
+backends:
+  - name: app
+    servers:
+      - { name: a, address: 10.1.0.5:9000, sendProxy: v3 }
+`;
+  try {
+    parseConfigYaml(bad);
+    assert.fail('accepted');
+  } catch (e) {
+    const err = e as ConfigError;
+    const want = [
+      /^frontends\.0\.from: trusted PROXY header senders belong in proxyProtocol/,
+      /^frontends\.0\.allow\.0: expected a CIDR block .*prefix/,
+      /^frontends\.0\.allow\.1: expected a CIDR block .*bits set past/,
+      /^frontends\.0\.allow\.2: expected a CIDR block .*not an IPv4 or IPv6/,
+      /^frontends\.0\.limits\.perSourceRate: expected a rate such as 50\/s/,
+      /^frontends\.0\.limits\.acceptRate: expected a rate such as 50\/s, 600\/m or 10\/h, got "5000\/d"/,
+      /^frontends\.0\.proxyProtocol\.accept: /,
+      /^backends\.0\.servers\.0\.sendProxy: /,
+    ];
+    for (const pattern of want) {
+      assert.ok(
+        err.problems.some((p) => pattern.test(p)),
+        `missing ${pattern}\n${err.problems.join('\n')}`,
+      );
+    }
+    assert.equal(err.problems.length, want.length, err.problems.join('\n'));
+  }
+  // `from` on a frontend that has proxyProtocol, but outside it: named too.
+  assert.throws(
+    () => parseConfigYaml(yaml.replace('    allow:', '    from: [10.0.0.0/8]\n    allow:')),
+    (e: ConfigError) =>
+      e.problems.length === 1 &&
+      /^frontends\.0\.from: .*proxyProtocol: \{ from/.test(e.problems[0] ?? ''),
+  );
+});
+
+test('PROXY protocol with TLS on the same side is refused with the key named (not supported yet)', () => {
+  const config = {
+    frontends: [
+      {
+        name: 'web',
+        listen: '127.0.0.1:0',
+        backend: 'app',
+        proxyProtocol: { accept: 'v2' },
+        tls: { certificates: [{ cert: '/c.pem', key: '/k.pem' }] },
+      },
+    ],
+    backends: [
+      {
+        name: 'app',
+        servers: [{ name: 'a', address: '127.0.0.1:9', sendProxy: 'v2', tls: { ca: '/ca.pem' } }],
+      },
+    ],
+  };
+  let problems: readonly string[] = [];
+  try {
+    parseConfig(config);
+  } catch (e) {
+    problems = (e as ConfigError).problems;
+  }
+  assert.ok(
+    problems.some((p) =>
+      p.startsWith('frontends.0.proxyProtocol: not supported together with tls'),
+    ),
+  );
+  assert.ok(
+    problems.some((p) =>
+      p.startsWith('backends.0.servers.0.sendProxy: not supported together with tls'),
+    ),
+  );
+});
