@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Config, ConfigInput, FrontendConfig } from './config/schema.ts';
 import { sumStats } from './core/aggregate.ts';
 import { Backend, type RouteHook } from './core/backend.ts';
+import { Dns } from './core/dns.ts';
 import { waitForIdle } from './core/drain.ts';
 import { type ConnectionLog, ProxyServer } from './core/proxy.ts';
 import { defaults } from './defaults.ts';
@@ -142,6 +143,8 @@ class Switchyard implements ProxyHandle {
   private readonly log: Logger;
   private readonly options: CreateProxyOptions;
   private readonly backends = new Map<string, Backend>();
+  /** The nameservers of `discover` (`resolvers`, else the system's), made on the first apply. */
+  private dns: Dns | null = null;
   private readonly frontends = new Map<string, Frontend>();
   /** The access log this proxy opened (from the config), closed with it. */
   accessLog: AccessLog | null = null;
@@ -175,9 +178,12 @@ class Switchyard implements ProxyHandle {
         `bufferSize ${config.bufferSize} needs a restart: the running ${this.readSize} stays`,
       );
     }
+    this.dns ??= new Dns(config.resolvers);
     const added = new Map<string, Backend>();
     for (const bc of config.backends) {
-      if (!this.backends.has(bc.name)) added.set(bc.name, new Backend(bc, this.engine, this.log));
+      if (!this.backends.has(bc.name)) {
+        added.set(bc.name, new Backend(bc, this.engine, this.log, this.dns));
+      }
     }
     const backendOf = (name: string) => (added.get(name) ?? this.backends.get(name)) as Backend;
     const bound: Frontend[] = [];
@@ -196,6 +202,7 @@ class Switchyard implements ProxyHandle {
     }
 
     // Every listener is bound: from here on nothing fails.
+    this.dns.setResolvers(config.resolvers);
     const wanted = new Map(config.frontends.map((f) => [f.name, f]));
     const moved = new Set(bound.map((f) => f.config.name));
     const retiring: Promise<void>[] = [];
@@ -369,6 +376,7 @@ class Switchyard implements ProxyHandle {
     await Promise.all(proxies.map((p) => p.close(killConnections)));
     for (const backend of this.backends.values()) backend.stop();
     this.backends.clear();
+    this.dns?.close();
     await this.accessLog?.close();
     this.accessLog = null;
   }

@@ -49,6 +49,30 @@ export const defaults = {
   /** Failed checks (or failed real-traffic connects) in a row that take an up server down. 0 is not allowed. */
   healthCheckFall: 3,
 
+  // ─── Service discovery (DNS) ───
+
+  /**
+   * Milliseconds between resolutions of a `discover` name, and of a static server's hostname.
+   * A record whose TTL is shorter is asked again sooner (not sooner than dnsMinIntervalMs).
+   * 0 is not allowed (limits.discoverEveryMs).
+   */
+  dnsEveryMs: 5_000,
+  /** Floor of the re-resolution interval when a record's TTL is shorter (TTL 0 included), in ms. */
+  dnsMinIntervalMs: 1_000,
+  /**
+   * Milliseconds a DNS query waits for an answer before it is sent again (c-ares' `timeout`,
+   * which doubles on each try). 0 is not allowed.
+   */
+  dnsTimeoutMs: 1_000,
+  /** Tries of each DNS query per nameserver before the resolution counts as failed. 0 is not allowed. */
+  dnsTries: 2,
+  /**
+   * Most discovered servers per backend: a larger answer keeps the first ones in address order
+   * (the same subset in every replica) and logs a warning. Each server costs a health check and
+   * its share of the balancer's table.
+   */
+  maxDiscoveredServers: 256,
+
   // ─── Process lifecycle (workers, drain, reload) ───
 
   /** Worker processes sharing the listeners (SO_REUSEPORT). 1 = no workers: the proxy runs in the process started. 0 is not allowed (limits.workers). */
@@ -136,6 +160,8 @@ export const limits = {
   weight: { min: 0, max: 1000 },
   /** Further servers tried after a failed connect (`backends[].retries`). */
   retries: { min: 0, max: 100 },
+  /** `discover.every`, in ms: at least dnsMinIntervalMs, so DNS is never asked in a loop. */
+  discoverEveryMs: { min: 1_000, max: 2 ** 31 - 1 },
 } as const;
 
 /** Pool buffers a proxy may hold at once: one pending write per direction per connection. */

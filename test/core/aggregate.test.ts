@@ -28,6 +28,7 @@ function report(accepted: number, active: number, up: boolean): SwitchyardStats 
         queueTimeouts: 0,
         queueFull: 0,
         localErrors: 0,
+        dnsFailures: 0,
         servers: [
           {
             name: 'a',
