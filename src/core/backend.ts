@@ -301,7 +301,7 @@ export class Backend {
       failed: () => this.dnsFailures++,
       log: this.log,
       backend: this.name,
-      what: key.slice(4),
+      what: (d.dns ?? d.srv) as string,
     });
     this.discovery.start();
   }
