@@ -9,6 +9,11 @@
  * `timeout`×`tries` (doubling), EBADRESP for garbage, ECANCELLED on cancel(). An empty answer is
  * ENODATA on Node and ENOTFOUND on Bun: both are "no records" here. `resolveSrv` gives no TTL on
  * either, so an SRV answer's TTL is its targets' A/AAAA TTL.
+ *
+ * One Resolver per resolution, not one per process: Bun's Resolver keeps answers for their TTL
+ * (c-ares' query cache; measured: the same instance answered the old address for the whole 30 s
+ * TTL, a new one asked the server), so a record change took TTL, not `every`, to reach traffic.
+ * A Resolver is a small c-ares channel; a few per `every` per backend cost nothing measurable.
  */
 import { promises as dns, type SrvRecord } from 'node:dns';
 import { defaults } from '../defaults.ts';
@@ -50,23 +55,28 @@ function codeOf(err: unknown): string {
 
 /** The process's resolver: nameservers from `resolvers`, or the system's (/etc/resolv.conf). */
 export class Dns {
-  private resolver: dns.Resolver;
   private servers: string;
+  /** Resolvers with a query in flight, cancelled by close(). */
+  private readonly inFlight = new Set<dns.Resolver>();
 
   constructor(resolvers?: readonly HostPort[]) {
     this.servers = serverList(resolvers);
-    this.resolver = newResolver(this.servers);
   }
 
-  /**
-   * Uses other nameservers from now on (a reload). A new Resolver: setServers must not be called
-   * while a query is in progress, and the old one's queries simply finish.
-   */
+  /** Uses other nameservers from the next resolution on (a reload); those in flight finish. */
   setResolvers(resolvers?: readonly HostPort[]): void {
-    const servers = serverList(resolvers);
-    if (servers === this.servers) return;
-    this.servers = servers;
-    this.resolver = newResolver(servers);
+    this.servers = serverList(resolvers);
+  }
+
+  /** Runs `ask` with a Resolver of its own (see the file comment), tracked until it settles. */
+  private async round<T>(ask: (r: dns.Resolver) => Promise<T>): Promise<T> {
+    const resolver = newResolver(this.servers);
+    this.inFlight.add(resolver);
+    try {
+      return await ask(resolver);
+    } finally {
+      this.inFlight.delete(resolver);
+    }
   }
 
   /**
@@ -74,27 +84,8 @@ export class Dns {
    * is whatever either gave (an IPv4-only name has no AAAA: that is no failure). Throws DnsError
    * when neither gave an address.
    */
-  async addresses(name: string, port: number): Promise<Answer> {
-    if (ipFamily(name) !== 0) return { addresses: [resolved(name, port)], ttlMs: null };
-    const r = this.resolver;
-    const [v4, v6] = await Promise.allSettled([
-      r.resolve4(name, { ttl: true }),
-      r.resolve6(name, { ttl: true }),
-    ]);
-    const addresses: Resolved[] = [];
-    let ttl = Number.POSITIVE_INFINITY;
-    for (const result of [v4, v6]) {
-      if (result.status !== 'fulfilled' || !Array.isArray(result.value)) continue;
-      for (const record of result.value) {
-        if (typeof record?.address !== 'string' || ipFamily(record.address) === 0) continue;
-        addresses.push(resolved(record.address, port));
-        if (Number.isFinite(record.ttl)) ttl = Math.min(ttl, record.ttl * 1000);
-      }
-    }
-    if (addresses.length > 0) {
-      return { addresses, ttlMs: Number.isFinite(ttl) ? ttl : null };
-    }
-    throw failure(name, [v4, v6]);
+  addresses(name: string, port: number): Promise<Answer> {
+    return this.round((r) => addressesWith(r, name, port));
   }
 
   /**
@@ -103,56 +94,8 @@ export class Dns {
    * of "." (the service is not offered) or port 0 is left out, as is a target that does not
    * resolve. At most `maxTargets` targets are asked. Throws DnsError when no address is left.
    */
-  async srv(name: string, maxTargets: number = defaults.maxDiscoveredServers): Promise<Answer> {
-    let records: SrvRecord[];
-    try {
-      records = await this.resolver.resolveSrv(name);
-    } catch (err) {
-      throw failure(name, [{ status: 'rejected', reason: err }]);
-    }
-    const usable = (Array.isArray(records) ? records : []).filter(
-      (r) =>
-        typeof r?.name === 'string' &&
-        r.name !== '' &&
-        r.name !== '.' &&
-        Number.isInteger(r.port) &&
-        r.port > 0 &&
-        r.port <= 65535,
-    );
-    if (usable.length === 0) throw new DnsError('ENODATA', `${name}: no usable SRV record`);
-    const best = Math.min(...usable.map((r) => r.priority));
-    usable.sort((a, b) => a.priority - b.priority || a.name.localeCompare(b.name));
-    const targets = [...new Set(usable.map((r) => r.name))].slice(0, maxTargets);
-    const answers = new Map<string, Answer | null>();
-    await Promise.all(
-      targets.map(async (target) => {
-        try {
-          answers.set(target, await this.addresses(target, 0));
-        } catch {
-          answers.set(target, null); // one target down is not the whole answer down
-        }
-      }),
-    );
-    const addresses: Resolved[] = [];
-    let ttl = Number.POSITIVE_INFINITY;
-    for (const record of usable) {
-      const answer = answers.get(record.name);
-      if (!answer) continue;
-      if (answer.ttlMs !== null) ttl = Math.min(ttl, answer.ttlMs);
-      for (const a of answer.addresses) {
-        addresses.push({
-          host: a.host,
-          port: record.port,
-          // Our weights are 1..1000; SRV's 0 ("rarely") is taken as the smallest share, 1.
-          weight: Math.min(1000, Math.max(1, record.weight | 0)),
-          backup: record.priority !== best,
-        });
-      }
-    }
-    if (addresses.length === 0) {
-      throw new DnsError('ENODATA', `${name}: no SRV target resolved`);
-    }
-    return { addresses, ttlMs: Number.isFinite(ttl) ? ttl : null };
+  srv(name: string, maxTargets: number = defaults.maxDiscoveredServers): Promise<Answer> {
+    return this.round((r) => srvWith(r, name, maxTargets));
   }
 
   /**
@@ -173,8 +116,84 @@ export class Dns {
 
   /** Cancels the queries in flight (they fail with ECANCELLED): the proxy is closing. */
   close(): void {
-    this.resolver.cancel();
+    for (const resolver of this.inFlight) resolver.cancel();
+    this.inFlight.clear();
   }
+}
+
+/**
+ * A and AAAA records of `name`, asked at once; the answer is whatever either gave (an IPv4-only
+ * name has no AAAA: that is no failure). Throws DnsError when neither gave an address.
+ */
+async function addressesWith(r: dns.Resolver, name: string, port: number): Promise<Answer> {
+  if (ipFamily(name) !== 0) return { addresses: [resolved(name, port)], ttlMs: null };
+  const [v4, v6] = await Promise.allSettled([
+    r.resolve4(name, { ttl: true }),
+    r.resolve6(name, { ttl: true }),
+  ]);
+  const addresses: Resolved[] = [];
+  let ttl = Number.POSITIVE_INFINITY;
+  for (const result of [v4, v6]) {
+    if (result.status !== 'fulfilled' || !Array.isArray(result.value)) continue;
+    for (const record of result.value) {
+      if (typeof record?.address !== 'string' || ipFamily(record.address) === 0) continue;
+      addresses.push(resolved(record.address, port));
+      if (Number.isFinite(record.ttl)) ttl = Math.min(ttl, record.ttl * 1000);
+    }
+  }
+  if (addresses.length > 0) return { addresses, ttlMs: Number.isFinite(ttl) ? ttl : null };
+  throw failure(name, [v4, v6]);
+}
+
+/** SRV records of `name` and their targets' addresses (see Dns.srv). */
+async function srvWith(r: dns.Resolver, name: string, maxTargets: number): Promise<Answer> {
+  let records: SrvRecord[];
+  try {
+    records = await r.resolveSrv(name);
+  } catch (err) {
+    throw failure(name, [{ status: 'rejected', reason: err }]);
+  }
+  const usable = (Array.isArray(records) ? records : []).filter(
+    (record) =>
+      typeof record?.name === 'string' &&
+      record.name !== '' &&
+      record.name !== '.' &&
+      Number.isInteger(record.port) &&
+      record.port > 0 &&
+      record.port <= 65535,
+  );
+  if (usable.length === 0) throw new DnsError('ENODATA', `${name}: no usable SRV record`);
+  const best = Math.min(...usable.map((record) => record.priority));
+  usable.sort((a, b) => a.priority - b.priority || a.name.localeCompare(b.name));
+  const targets = [...new Set(usable.map((record) => record.name))].slice(0, maxTargets);
+  const answers = new Map<string, Answer | null>();
+  await Promise.all(
+    targets.map(async (target) => {
+      try {
+        answers.set(target, await addressesWith(r, target, 0));
+      } catch {
+        answers.set(target, null); // one target down is not the whole answer down
+      }
+    }),
+  );
+  const addresses: Resolved[] = [];
+  let ttl = Number.POSITIVE_INFINITY;
+  for (const record of usable) {
+    const answer = answers.get(record.name);
+    if (!answer) continue;
+    if (answer.ttlMs !== null) ttl = Math.min(ttl, answer.ttlMs);
+    for (const a of answer.addresses) {
+      addresses.push({
+        host: a.host,
+        port: record.port,
+        // Our weights are 1..1000; SRV's 0 ("rarely") is taken as the smallest share, 1.
+        weight: Math.min(1000, Math.max(1, record.weight | 0)),
+        backup: record.priority !== best,
+      });
+    }
+  }
+  if (addresses.length === 0) throw new DnsError('ENODATA', `${name}: no SRV target resolved`);
+  return { addresses, ttlMs: Number.isFinite(ttl) ? ttl : null };
 }
 
 function resolved(host: string, port: number): Resolved {
