@@ -7,6 +7,7 @@ import type { Config, ConfigInput, FrontendConfig } from './config/schema.ts';
 import type { TlsFiles } from './config/tls-files.ts';
 import { sumStats } from './core/aggregate.ts';
 import { Backend, type RouteHook } from './core/backend.ts';
+import { Dns } from './core/dns.ts';
 import { waitForIdle } from './core/drain.ts';
 import { type ConnectionLog, ProxyServer } from './core/proxy.ts';
 import { defaults } from './defaults.ts';
@@ -144,6 +145,8 @@ class Switchyard implements ProxyHandle {
   private readonly log: Logger;
   private readonly options: CreateProxyOptions;
   private readonly backends = new Map<string, Backend>();
+  /** The nameservers of `discover` (`resolvers`, else the system's), made on the first apply. */
+  private dns: Dns | null = null;
   private readonly frontends = new Map<string, Frontend>();
   /** The access log this proxy opened (from the config), closed with it. */
   accessLog: AccessLog | null = null;
@@ -181,10 +184,14 @@ class Switchyard implements ProxyHandle {
         `bufferSize ${config.bufferSize} needs a restart: the running ${this.readSize} stays`,
       );
     }
+    this.dns ??= new Dns(config.resolvers);
     const added = new Map<string, Backend>();
     for (const bc of config.backends) {
       if (!this.backends.has(bc.name)) {
-        added.set(bc.name, new Backend(bc, this.engine, this.log, serverTls(tls, bc.name)));
+        added.set(
+          bc.name,
+          new Backend(bc, this.engine, this.log, this.dns, serverTls(tls, bc.name)),
+        );
       }
     }
     const backendOf = (name: string) => (added.get(name) ?? this.backends.get(name)) as Backend;
@@ -204,6 +211,7 @@ class Switchyard implements ProxyHandle {
     }
 
     // Every listener is bound: from here on nothing fails.
+    this.dns.setResolvers(config.resolvers);
     const wanted = new Map(config.frontends.map((f) => [f.name, f]));
     const moved = new Set(bound.map((f) => f.config.name));
     const retiring: Promise<void>[] = [];
@@ -413,6 +421,7 @@ class Switchyard implements ProxyHandle {
     await Promise.all(proxies.map((p) => p.close(killConnections)));
     for (const backend of this.backends.values()) backend.stop();
     this.backends.clear();
+    this.dns?.close();
     await this.accessLog?.close();
     this.accessLog = null;
   }

@@ -81,6 +81,29 @@ export const defaults = {
   perSourceConnections: 0,
   /** Milliseconds a connection may stay open (`limits.maxLifetime`). 0 = no limit. */
   maxLifetimeMs: 0,
+  // ─── Service discovery (DNS) ───
+
+  /**
+   * Milliseconds between resolutions of a `discover` name, and of a static server's hostname.
+   * A record whose TTL is shorter is asked again sooner (not sooner than dnsMinIntervalMs).
+   * 0 is not allowed (limits.discoverEveryMs).
+   */
+  dnsEveryMs: 5_000,
+  /** Floor of the re-resolution interval when a record's TTL is shorter (TTL 0 included), in ms. */
+  dnsMinIntervalMs: 1_000,
+  /**
+   * Milliseconds a DNS query waits for an answer before it is sent again (c-ares' `timeout`,
+   * which doubles on each try). 0 is not allowed.
+   */
+  dnsTimeoutMs: 1_000,
+  /** Tries of each DNS query per nameserver before the resolution counts as failed. 0 is not allowed. */
+  dnsTries: 2,
+  /**
+   * Most discovered servers per backend: a larger answer keeps the first ones in address order
+   * (the same subset in every replica) and logs a warning. Each server costs a health check and
+   * its share of the balancer's table.
+   */
+  maxDiscoveredServers: 256,
 
   // ─── Process lifecycle (workers, drain, reload) ───
 
@@ -187,6 +210,8 @@ export const limits = {
   perSourceConnections: { min: 0, max: 1_000_000 },
   /** New connections per second of a rate (`limits.perSourceRate`, `limits.acceptRate`). */
   ratePerSecond: { min: 0.001, max: 10_000_000 },
+  /** `discover.every`, in ms: at least dnsMinIntervalMs, so DNS is never asked in a loop. */
+  discoverEveryMs: { min: 1_000, max: 2 ** 31 - 1 },
 } as const;
 
 /** Pool buffers a proxy may hold at once: one pending write per direction per connection. */

@@ -74,6 +74,8 @@ export interface BackendStats {
   queueFull: number;
   /** Connects and checks that failed in this process (EMFILE, ENOMEM, ...), not at the server. */
   localErrors: number;
+  /** Resolutions of its `discover` name or its servers' hostnames that failed or came back empty. */
+  dnsFailures: number;
   servers: ServerStats[];
 }
 
@@ -240,6 +242,12 @@ export const BACKEND_STATS = {
     type: 'counter',
     metric: 'switchyard_backend_local_errors_total',
     help: 'Connects and health checks that failed in switchyard itself (EMFILE, ENOMEM, ...), not at the server.',
+  },
+  dnsFailures: {
+    merge: 'sum',
+    type: 'counter',
+    metric: 'switchyard_dns_failures_total',
+    help: 'DNS resolutions (discover, server hostnames) that failed or came back empty; the last good answer stays in use.',
   },
   up: {
     merge: 'all',

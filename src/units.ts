@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { limits } from './defaults.ts';
 import { ErrorCode, SwitchyardError } from './errors.ts';
 
@@ -118,6 +119,14 @@ export function isLoopbackHost(host: string): boolean {
   const h = host.toLowerCase();
   if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
   return /^(?:::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/**
+ * 4 or 6 for an IP address, 0 for anything else (a hostname). A pure function of the text
+ * (node:net's isIP, which Bun has too), so every layer may ask it; no socket is involved.
+ */
+export function ipFamily(host: string): 0 | 4 | 6 {
+  return isIP(host) as 0 | 4 | 6;
 }
 
 /** Formats an address the way it is parsed: IPv6 in brackets. */

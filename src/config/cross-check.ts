@@ -19,6 +19,9 @@ export function crossCheck(input: unknown): string[] {
         problems.push(`backends.${i}.name: duplicate backend name "${name}"`);
       backendNames.add(name);
     }
+    if (b !== null && list(b.servers).length === 0 && b.discover === undefined) {
+      problems.push(`backends.${i}.servers: a backend needs at least one server, or discover`);
+    }
     const serverNames = new Set<string>();
     list(b?.servers).forEach((s, j) => {
       // The PROXY header goes before the first byte on the wire: under TLS it would have to

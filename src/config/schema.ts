@@ -12,6 +12,7 @@ import {
   durationProblem,
   formatHostPort,
   type HostPort,
+  ipFamily,
   isLoopbackHost,
   parseDuration,
   parseHostPort,
@@ -226,6 +227,54 @@ export const healthCheckSchema = z.strictObject({
   expect: z.string().min(1).optional(),
 });
 
+/** A DNS name (letters, digits, `_` and `-` in dot-separated labels), as `discover` asks it. */
+const dnsName = z
+  .string({ error: orRequired('expected a DNS name') })
+  .max(253, { error: 'a DNS name has at most 253 characters' })
+  .regex(
+    /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/,
+    {
+      error: 'expected a DNS name such as app.default.svc.cluster.local',
+    },
+  );
+
+/**
+ * Servers from DNS: `dns` (A and AAAA records, each address on `port`) or `srv` (SRV records:
+ * targets, ports, weights, priorities). Re-asked every `every`, sooner when the TTL is shorter.
+ */
+export const discoverSchema = z
+  .strictObject({
+    dns: dnsName.optional(),
+    srv: dnsName.optional(),
+    /** The servers' port, for `dns` (SRV records carry their own). */
+    port: z.number().int().min(1).max(65535).optional(),
+    every: duration
+      .superRefine(check((ms: number) => rangeProblem(ms, limits.discoverEveryMs) && 'at least 1s'))
+      .default(defaults.dnsEveryMs),
+  })
+  .superRefine((d, ctx) => {
+    const problem = (path: string, message: string) =>
+      ctx.addIssue({ code: 'custom', path: [path], message });
+    if ((d.dns === undefined) === (d.srv === undefined)) {
+      problem(d.dns === undefined ? 'dns' : 'srv', 'give either dns (with port) or srv');
+    } else if (d.dns !== undefined && d.port === undefined) {
+      problem('port', 'required with dns (the A/AAAA records carry no port)');
+    } else if (d.srv !== undefined && d.port !== undefined) {
+      problem('port', 'not with srv: the SRV records carry the ports');
+    }
+  });
+
+/** A nameserver: `IP:PORT` (`[IPv6]:PORT`); the resolver library takes addresses, not names. */
+const resolverAddress = address.superRefine(
+  check((a: HostPort) =>
+    ipFamily(a.host) === 0
+      ? 'expected an IP address and port, e.g. 10.96.0.10:53'
+      : a.port === 0
+        ? 'port 0 is not a nameserver port'
+        : null,
+  ),
+);
+
 export const backendSchema = z.strictObject({
   name,
   balance: z.enum(BALANCE_ALGORITHMS).default(defaults.balance),
@@ -238,7 +287,8 @@ export const backendSchema = z.strictObject({
   maxQueued: whole(0).default(defaults.maxQueued),
   /** Left out: no active checks; every server counts as up. */
   healthCheck: healthCheckSchema.optional(),
-  servers: z.array(serverSchema).min(1, { error: 'a backend needs at least one server' }),
+  servers: z.array(serverSchema).default([]), // at least one, or `discover` (cross-check.ts)
+  discover: discoverSchema.optional(),
 });
 
 /**
@@ -332,6 +382,7 @@ export const configSchema = z.strictObject({
   admin: adminSchema.optional(),
   /** A file, `stdout`, or `off`; left out: defaults.accessLog. */
   accessLog: z.string().min(1).optional(),
+  resolvers: z.array(resolverAddress).min(1).optional(), // nameservers of `discover`; left out: the system's
 });
 
 /** A config as written: durations, addresses and sizes still text (or numbers). */
@@ -347,3 +398,4 @@ export type FrontendTlsConfig = z.output<typeof frontendTlsSchema>;
 export type ServerTlsConfig = z.output<typeof serverTlsSchema>;
 export type ProxyProtocolConfig = z.output<typeof proxyProtocolSchema>;
 export type LimitsConfig = z.output<typeof limitsSchema>;
+export type DiscoverConfig = z.output<typeof discoverSchema>;

@@ -128,15 +128,20 @@ export function keepConfigured(
   config: Pick<Config, 'frontends' | 'backends'>,
 ): SwitchyardStats {
   const frontends = new Set(config.frontends.map((f) => f.name));
+  // A backend with `discover` has servers no config names (ADDRESS:PORT): all of them stay.
   const servers = new Map(
-    config.backends.map((b) => [b.name, new Set(b.servers.map((s) => s.name))]),
+    config.backends.map((b) => [
+      b.name,
+      b.discover === undefined ? new Set(b.servers.map((s) => s.name)) : null,
+    ]),
   );
   const out: SwitchyardStats = { frontends: {}, backends: {} };
   for (const [name, f] of Object.entries(stats.frontends))
     if (frontends.has(name)) out.frontends[name] = f;
   for (const [name, b] of Object.entries(stats.backends)) {
+    if (!servers.has(name)) continue;
     const names = servers.get(name);
-    if (names) out.backends[name] = { ...b, servers: b.servers.filter((s) => names.has(s.name)) };
+    out.backends[name] = names ? { ...b, servers: b.servers.filter((s) => names.has(s.name)) } : b;
   }
   return out;
 }

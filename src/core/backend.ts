@@ -2,16 +2,23 @@
  * A backend: its servers with their health and live connection counts, the choice of a server
  * for a new connection (route hook, backup tier, retries, per-server limits, the balancer), and
  * the queue of clients waiting for a server slot.
+ *
+ * Its servers are the config's `servers` plus those `discover` finds in DNS (discovery.ts). A
+ * discovered server that leaves the answer takes no new connection; it stays listed (weight 0)
+ * while its connections finish, and goes once the last one ends.
  */
 import type { Logger } from 'pino';
-import type { BackendConfig, ServerConfig } from '../config/schema.ts';
+import type { BackendConfig, DiscoverConfig, ServerConfig } from '../config/schema.ts';
+import { defaults } from '../defaults.ts';
 import type { Engine, EngineSocket, SocketEvents } from '../engine/engine.ts';
 import { LOCAL_ERROR_CODES } from '../errors.ts';
 import { LogLimiter } from '../log-limiter.ts';
 import type { BackendStats, ServerView } from '../stats.ts';
 import type { TlsClientMaterial, TlsInfo } from '../tls.ts';
-import { formatHostPort, type HostPort } from '../units.ts';
+import { formatHostPort, type HostPort, ipFamily } from '../units.ts';
 import { type BalanceContext, balance, hashString } from './balancer.ts';
+import { Discovery } from './discovery.ts';
+import { Dns, type Resolved } from './dns.ts';
 import { HealthCheck } from './health-check.ts';
 import { healthCheckHeader, type ProxyHeader, type ProxySend } from './proxy-protocol.ts';
 
@@ -69,7 +76,17 @@ export const FULL = 'full';
 /** One server: its config, health and counters. */
 export class Server {
   readonly name: string;
+  /** As configured: a static server's hostname stays a hostname here. */
   readonly address: HostPort;
+  /**
+   * Where connections and checks go: always an IP. For a hostname, the cached resolution
+   * (host '' until it first resolves); the object is kept and changed in place.
+   */
+  readonly target: HostPort;
+  /** Found by `discover`, not listed in `servers`. */
+  readonly discovered: boolean;
+  /** The resolution of a static server's hostname (null for an IP or a discovered server). */
+  lookup: Discovery | null = null;
   weight: number;
   maxConnections: number;
   backup: boolean;
@@ -90,15 +107,24 @@ export class Server {
   /** Originate TLS to it (files already read); null: plain TCP. A reload may replace it. */
   tls: TlsClientMaterial | null;
 
-  constructor(config: ServerConfig, tls: TlsClientMaterial | null = null) {
-    this.tls = tls;
+  constructor(config: ServerConfig, discovered = false, tls: TlsClientMaterial | null = null) {
+    this.tls = namedFor(tls, config.address);
     this.name = config.name;
     this.address = config.address;
+    this.discovered = discovered;
+    const ip = ipFamily(config.address.host) !== 0;
+    this.target = { host: ip ? config.address.host : '', port: config.address.port };
+    this.up = ip; // a hostname not resolved yet takes no traffic
     this.weight = config.weight;
     this.maxConnections = config.maxConnections;
     this.backup = config.backup;
     this.sendProxy = config.sendProxy;
     this.key = hashString(config.name);
+  }
+
+  /** Whether `target` holds an address yet. */
+  get resolved(): boolean {
+    return this.target.host !== '';
   }
 
   get hasSlot(): boolean {
@@ -142,17 +168,34 @@ export class Backend {
   localErrors = 0;
   /** The log, rate-limited per kind of line (route hook throws, local errors). */
   private readonly limited: LogLimiter;
+  /** Resolutions (`discover`, static hostnames) that failed or came back empty. */
+  dnsFailures = 0;
+  private dns: Dns | null;
+  private discovery: Discovery | null = null;
+  /** What `discovery` asks ("dns NAME:PORT", "srv NAME"); '' without `discover`. */
+  private discoveryKey = '';
+  /** The last good answer of `discover`, as server configs. */
+  private discovered: ServerConfig[] = [];
+  /** Discovered servers that left the answer and still carry connections (draining). */
+  private readonly leaving = new Set<Server>();
+  /** The last answer was cut to defaults.maxDiscoveredServers (logged when that starts). */
+  private capped = false;
+  /** TLS material (files already read) of the configured servers that originate TLS, by name. */
+  private serverTls: ReadonlyMap<string, TlsClientMaterial> = NO_TLS;
 
+  /** `dns`: the process's resolver (createProxy's); without one, the system's on first need. */
   constructor(
     config: BackendConfig,
     engine: Engine,
     log: Logger,
+    dns: Dns | null = null,
     tls: ReadonlyMap<string, TlsClientMaterial> = NO_TLS,
   ) {
     this.config = config;
     this.engine = engine;
     this.log = log;
     this.limited = new LogLimiter(log);
+    this.dns = dns;
     this.update(config, tls);
   }
 
@@ -163,53 +206,227 @@ export class Backend {
   /**
    * Applies a new config for this backend (reload): servers with the same name and address keep
    * their health and counts, new ones start up, removed ones stop being checked (their
-   * established connections are untouched). New connections see the change at once.
+   * established connections are untouched). New connections see the change at once. A
+   * `discover` asking the same name keeps its servers and its schedule.
    */
   update(config: BackendConfig, tls: ReadonlyMap<string, TlsClientMaterial> = NO_TLS): void {
-    const old = new Map(this.servers.map((s) => [s.name, s]));
+    this.serverTls = tls;
     this.config = config;
-    this.servers = config.servers.map((sc) => {
+    this.reconcileDiscovery(config.discover);
+    this.rebuild(true);
+  }
+
+  /**
+   * Makes `servers` the config's plus the discovered ones: a server keeping its name and address
+   * keeps its object (health, counts); a new one is made; one that went is retired. With
+   * `restartChecks` (a reload) every check restarts with the current settings; otherwise (a DNS
+   * answer) only the new servers' checks start.
+   */
+  private rebuild(restartChecks: boolean): void {
+    const old = new Map<string, Server>();
+    for (const s of this.leaving) old.set(s.name, s);
+    for (const s of this.servers) old.set(s.name, s);
+    const next: Server[] = [];
+    const added = new Set<Server>();
+    const take = (sc: ServerConfig, discovered: boolean) => {
       const prev = old.get(sc.name);
-      if (prev && prev.address.host === sc.address.host && prev.address.port === sc.address.port) {
+      if (
+        prev &&
+        prev.discovered === discovered &&
+        prev.address.host === sc.address.host &&
+        prev.address.port === sc.address.port
+      ) {
         old.delete(sc.name);
+        this.leaving.delete(prev);
         prev.weight = sc.weight;
         prev.maxConnections = sc.maxConnections;
         prev.backup = sc.backup;
-        prev.tls = tls.get(sc.name) ?? null;
+        prev.tls = discovered ? null : namedFor(this.serverTls.get(sc.name) ?? null, sc.address);
         prev.sendProxy = sc.sendProxy;
-        return prev;
+        next.push(prev);
+        return;
       }
-      return new Server(sc, tls.get(sc.name) ?? null);
-    });
-    for (const gone of old.values()) this.stopCheck(gone);
+      const server = new Server(
+        sc,
+        discovered,
+        discovered ? null : (this.serverTls.get(sc.name) ?? null),
+      );
+      next.push(server);
+      added.add(server);
+    };
+    for (const sc of this.config.servers) take(sc, false);
+    const listed = new Set(this.config.servers.map((sc) => sc.name));
+    for (const sc of this.discovered) if (!listed.has(sc.name)) take(sc, true);
+    this.servers = next;
+    for (const gone of old.values()) this.retire(gone);
     const table = this.table;
-    table.current = this.servers.map(() => 0);
-    table.eligible = this.servers.map(() => false);
-    table.active = this.servers.map((s) => s.active);
-    table.weights = this.servers.map((s) => s.weight);
-    table.keys = this.servers.map((s) => s.key);
-    this.startChecks();
+    table.current = next.map(() => 0);
+    table.eligible = next.map(() => false);
+    table.active = next.map((s) => s.active);
+    table.weights = next.map((s) => s.weight);
+    table.keys = next.map((s) => s.key);
+    for (const server of next) {
+      const isNew = added.has(server);
+      if (isNew && !server.resolved) this.startLookup(server);
+      // A server that joins from DNS with checks comes up when they rise; its first probe is now.
+      if (isNew && server.discovered && this.config.healthCheck) server.up = false;
+      if (restartChecks || isNew) this.startCheck(server, isNew && server.discovered);
+    }
     this.drainQueue();
   }
 
-  /** Starts (or restarts, with the current settings) the active health checks. */
-  private startChecks(): void {
-    for (const server of this.servers) {
-      this.stopCheck(server);
-      if (this.config.healthCheck) {
-        server.check = new HealthCheck(
-          this.engine,
-          server.address,
-          server.tls,
-          this.config.healthCheck,
-          (ok, detail) => this.checked(server, ok, detail),
-          server.sendProxy === undefined ? null : healthCheckHeader(server.sendProxy),
-        );
-        server.check.start();
-      } else {
-        server.up = true; // without checks every server counts as up
-      }
+  /** A server that left the config or the DNS answer: no more checks; a discovered one drains. */
+  private retire(server: Server): void {
+    this.stopCheck(server);
+    server.lookup?.stop();
+    server.lookup = null;
+    if (server.discovered && server.active > 0) {
+      server.weight = 0; // listed as drained until its last connection ends (release)
+      this.leaving.add(server);
+    } else {
+      this.leaving.delete(server);
     }
+  }
+
+  /** Starts (or restarts, with the current settings) the active health check of `server`. */
+  private startCheck(server: Server, now: boolean): void {
+    this.stopCheck(server);
+    if (!server.resolved) return; // a hostname not resolved yet: checked once it is
+    if (this.config.healthCheck) {
+      server.check = new HealthCheck(
+        this.engine,
+        server.target,
+        server.tls,
+        this.config.healthCheck,
+        (ok, detail) => this.checked(server, ok, detail),
+        server.sendProxy === undefined ? null : healthCheckHeader(server.sendProxy),
+      );
+      server.check.start(now);
+    } else {
+      server.up = true; // without checks every server counts as up
+    }
+  }
+
+  // ─── Names: discovery, and static servers given by hostname ───
+
+  private resolver(): Dns {
+    this.dns ??= new Dns();
+    return this.dns;
+  }
+
+  /** Starts, keeps or replaces the `discover` resolution (a reload may change it). */
+  private reconcileDiscovery(d: DiscoverConfig | undefined): void {
+    const key =
+      d === undefined ? '' : d.dns !== undefined ? `dns ${d.dns}:${d.port}` : `srv ${d.srv}`;
+    if (key === this.discoveryKey) {
+      if (this.discovery && d) this.discovery.everyMs = d.every;
+      return;
+    }
+    this.discovery?.stop();
+    this.discovery = null;
+    this.discoveryKey = key;
+    this.discovered = []; // another name: the old answer no longer holds (its servers drain)
+    this.capped = false;
+    if (d === undefined) return;
+    const dns = this.resolver();
+    const query =
+      d.dns !== undefined
+        ? () => dns.addresses(d.dns as string, d.port as number)
+        : () => dns.srv(d.srv as string, defaults.maxDiscoveredServers);
+    this.discovery = new Discovery({
+      query,
+      everyMs: d.every,
+      answer: (addresses) => this.discoveredAnswer(addresses),
+      failed: () => this.dnsFailures++,
+      log: this.log,
+      backend: this.name,
+      what: (d.dns ?? d.srv) as string,
+    });
+    this.discovery.start();
+  }
+
+  /**
+   * A good `discover` answer: servers named ADDRESS:PORT, at most defaults.maxDiscoveredServers
+   * of them (the regular ones first, then in address order: every replica keeps the same ones).
+   */
+  private discoveredAnswer(addresses: Resolved[]): void {
+    const byName = new Map<string, ServerConfig>();
+    for (const a of addresses) {
+      const name = formatHostPort(a.host, a.port);
+      const have = byName.get(name);
+      // The same address twice (two SRV records): the preferred priority, the larger weight.
+      if (have && (have.backup < a.backup || (have.backup === a.backup && have.weight >= a.weight)))
+        continue;
+      byName.set(name, {
+        name,
+        address: { host: a.host, port: a.port },
+        weight: a.weight,
+        maxConnections: defaults.serverMaxConnections,
+        backup: a.backup,
+      });
+    }
+    const all = [...byName.values()].sort(
+      (x, y) =>
+        Number(x.backup) - Number(y.backup) || (x.name < y.name ? -1 : x.name > y.name ? 1 : 0),
+    );
+    const max = defaults.maxDiscoveredServers;
+    if (all.length > max && !this.capped) {
+      this.log.warn(
+        { backend: this.name, answer: all.length, kept: max },
+        `DNS gave backend ${this.name} ${all.length} servers; only the first ${max} are used`,
+      );
+    }
+    this.capped = all.length > max;
+    const next = all.slice(0, max);
+    const before = new Map(this.discovered.map((sc) => [sc.name, sc]));
+    const same =
+      next.length === before.size &&
+      next.every((sc) => {
+        const b = before.get(sc.name);
+        return b !== undefined && b.weight === sc.weight && b.backup === sc.backup;
+      });
+    if (same) return;
+    const joined = next.filter((sc) => !before.has(sc.name)).map((sc) => sc.name);
+    const kept = new Set(next.map((sc) => sc.name));
+    const left = [...before.keys()].filter((name) => !kept.has(name));
+    this.discovered = next;
+    this.rebuild(false);
+    this.log.info(
+      { backend: this.name, joined, left, servers: next.length },
+      `backend ${this.name}: ${joined.length} servers joined, ${left.length} left (DNS)`,
+    );
+  }
+
+  /** Resolves a static server's hostname now and then (no lookup per connection). */
+  private startLookup(server: Server): void {
+    const dns = this.resolver();
+    const { host, port } = server.address;
+    server.lookup = new Discovery({
+      query: () => dns.lookup(host, port),
+      everyMs: defaults.dnsEveryMs,
+      answer: (addresses) => this.hostResolved(server, addresses),
+      failed: () => this.dnsFailures++,
+      log: this.log,
+      backend: this.name,
+      what: host,
+    });
+    server.lookup.start();
+  }
+
+  /** A static server's hostname resolved: it keeps its address while that is in the answer. */
+  private hostResolved(server: Server, addresses: Resolved[]): void {
+    const first = addresses[0];
+    if (first === undefined || addresses.some((a) => a.host === server.target.host)) return;
+    const wasResolved = server.resolved;
+    server.target.host = first.host;
+    this.log.info(
+      { backend: this.name, server: server.name, address: first.host },
+      `server ${server.name} (${server.address.host}) resolved to ${first.host}`,
+    );
+    if (wasResolved || !this.servers.includes(server)) return;
+    server.up = true; // as every static server starts
+    this.startCheck(server, false);
+    this.drainQueue();
   }
 
   private stopCheck(server: Server): void {
@@ -217,9 +434,16 @@ export class Backend {
     server.check = null;
   }
 
-  /** Stops every health check; the backend takes no more connections. */
+  /** Stops every health check and resolution; the backend takes no more connections. */
   stop(): void {
-    for (const server of this.servers) this.stopCheck(server);
+    this.discovery?.stop();
+    this.discovery = null;
+    this.discoveryKey = '';
+    for (const server of [...this.servers, ...this.leaving]) {
+      this.stopCheck(server);
+      server.lookup?.stop();
+      server.lookup = null;
+    }
     for (const waiter of this.queue.splice(0)) waiter.dequeued(null);
   }
 
@@ -308,8 +532,8 @@ export class Backend {
     server.connections++;
     const tls = server.tls;
     return this.engine.connect({
-      host: server.address.host,
-      port: server.address.port,
+      host: server.target.host,
+      port: server.target.port,
       events,
       ...(tls !== null ? { tls } : {}),
     });
@@ -318,6 +542,8 @@ export class Backend {
   /** A connection to `server` ended (or its connect failed): its slot frees. */
   release(server: Server): void {
     server.active--;
+    // A server that left the DNS answer goes from the lists with its last connection.
+    if (server.active === 0) this.leaving.delete(server);
     this.drainQueue();
   }
 
@@ -448,7 +674,8 @@ export class Backend {
       queueTimeouts: this.queueTimeouts,
       queueFull: this.queueFull,
       localErrors: this.localErrors,
-      servers: this.servers.map((s) => ({
+      dnsFailures: this.dnsFailures,
+      servers: [...this.servers, ...this.leaving].map((s) => ({
         ...s.view(),
         connections: s.connections,
         failures: s.failures,
@@ -457,4 +684,13 @@ export class Backend {
       })),
     };
   }
+}
+
+/**
+ * The engine connects to the resolved address, so a server given by hostname verifies (and sends
+ * SNI) as that hostname unless `servername` says otherwise.
+ */
+function namedFor(tls: TlsClientMaterial | null, address: HostPort): TlsClientMaterial | null {
+  if (tls === null || tls.servername !== null || ipFamily(address.host) !== 0) return tls;
+  return { ...tls, servername: address.host };
 }

@@ -19,6 +19,7 @@ export type CheckReport = (ok: boolean | 'local', detail: string) => void;
 
 export class HealthCheck {
   readonly engine: Engine;
+  /** Read at each probe: a server whose hostname resolves elsewhere is probed there. */
   readonly address: HostPort;
   /** The server's TLS: a check handshakes (and verifies) as a real connection does. */
   readonly tls: TlsClientMaterial | null;
@@ -55,11 +56,15 @@ export class HealthCheck {
     this.expect = config.expect === undefined ? null : Buffer.from(config.expect);
   }
 
-  /** Checks every interval; unref'd, so checks never keep a process alive. */
-  start(): void {
+  /**
+   * Checks every interval; unref'd, so checks never keep a process alive. With `now`, the first
+   * probe goes out at once (a server that joined from DNS need not wait a whole interval).
+   */
+  start(now = false): void {
     if (this.interval) return;
     this.interval = setInterval(runCheck, this.config.interval, this);
     this.interval.unref();
+    if (now) runCheck(this);
   }
 
   stop(): void {

@@ -1,5 +1,6 @@
 import { closeSync, openSync } from 'node:fs';
 import { ErrorCode, SwitchyardError } from '../errors.ts';
+import { ipFamily } from '../units.ts';
 import {
   type BunListener,
   type BunRuntime,
@@ -121,6 +122,12 @@ export class BunEngine implements Engine {
     }
     const s = new BunEngineSocket(this, null);
     s.events = options.events;
+    // The core resolves names (cached, src/core/dns.ts) and hands the engine an IP; Bun.connect
+    // would look a name up on every connect.
+    if (ipFamily(options.host) === 0) {
+      s.fail('EINVAL', `connect: "${options.host}" is not an IP address`);
+      return s;
+    }
     try {
       // The promise needs no catch: with `connectError` set, Bun does not report its rejection.
       this.bun.connect<SocketData>({

@@ -130,6 +130,7 @@ export interface EngineListener {
 }
 
 export interface ConnectOptions {
+  /** An IP address: names are resolved by the core (src/core/dns.ts); a name fails with EINVAL. */
   host: string;
   port: number;
   /** Owner of the new socket; `onOpen` or `onError` + `onClose` follow. */

@@ -1,4 +1,3 @@
-import { lookup } from 'node:dns';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { ErrorCode, SwitchyardError } from '../errors.ts';
@@ -126,16 +125,11 @@ export class NodeEngine implements Engine {
     const socket = new NodeSocket(handle, this.readBuffer);
     socket.events = options.events;
     socket.connecting = true;
+    // The core resolves names (cached, src/core/dns.ts) and hands the engine an IP: no
+    // per-connection lookup here, and no getaddrinfo on libuv's thread pool per connect.
     const family = net.isIP(options.host);
-    if (family !== 0) {
-      startConnect(socket, options.host, options.port, family);
-    } else {
-      lookup(options.host, (err, address, resolvedFamily) => {
-        if (socket.closing) return;
-        if (err) socket.fail((err as NodeJS.ErrnoException).code ?? 'ENOTFOUND', err.message);
-        else startConnect(socket, address, options.port, resolvedFamily);
-      });
-    }
+    if (family !== 0) startConnect(socket, options.host, options.port, family);
+    else socket.fail('EINVAL', `connect: "${options.host}" is not an IP address`);
     return socket;
   }
 }

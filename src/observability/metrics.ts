@@ -167,11 +167,14 @@ export function formatMetrics(stats: SwitchyardStats): string {
   const queueTimeouts = fam(B.queueTimeouts);
   const queueFull = fam(B.queueFull);
   const localErrors = fam(B.localErrors);
+  const dnsFailures = fam(B.dnsFailures);
   for (const [backend, b] of Object.entries(stats.backends)) {
     queued.sample(B.queued.metric, { backend }, b.queued);
     queueTimeouts.sample(B.queueTimeouts.metric, { backend }, b.queueTimeouts);
     queueFull.sample(B.queueFull.metric, { backend }, b.queueFull);
     localErrors.sample(B.localErrors.metric, { backend }, b.localErrors);
+    // Stats from an older worker may carry none: 0.
+    dnsFailures.sample(B.dnsFailures.metric, { backend }, b.dnsFailures ?? 0);
     for (const s of b.servers) {
       const l = { backend, server: s.name };
       up.sample(B.up.metric, l, s.up ? 1 : 0);

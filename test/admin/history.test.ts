@@ -33,6 +33,7 @@ function stats(accepted: number, bytes: number, closed: number, active: number):
         queueTimeouts: 0,
         queueFull: 0,
         localErrors: 0,
+        dnsFailures: 0,
         servers: [
           {
             name: 'a',

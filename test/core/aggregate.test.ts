@@ -28,6 +28,7 @@ function report(accepted: number, active: number, up: boolean): SwitchyardStats 
         queueTimeouts: 0,
         queueFull: 0,
         localErrors: 0,
+        dnsFailures: 0,
         servers: [
           {
             name: 'a',
@@ -129,4 +130,12 @@ test('a reload that removes a frontend or server drops its retired totals', () =
   } as unknown as Parameters<typeof keepConfigured>[1]);
   assert.deepEqual(kept.frontends, {});
   assert.deepEqual(kept.backends.app?.servers, []);
+});
+
+test('a backend with discover keeps its servers (named ADDRESS:PORT, in no config)', () => {
+  const kept = keepConfigured(countersOf(report(10, 2, true)), {
+    frontends: [],
+    backends: [{ name: 'app', servers: [], discover: { dns: 'app.example', port: 9000 } }],
+  } as unknown as Parameters<typeof keepConfigured>[1]);
+  assert.equal(kept.backends.app?.servers.length, report(10, 2, true).backends.app?.servers.length);
 });

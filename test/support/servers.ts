@@ -59,11 +59,11 @@ export interface NamedServer {
   restart(): Promise<void>;
 }
 
-/** Starts a NamedServer on 127.0.0.1:0, stopped in t.after. */
+/** Starts a NamedServer on 127.0.0.1:0 (or `host`, `port`), stopped in t.after. */
 export async function startNamedServer(
   t: TestContext,
   name: string,
-  options: { hold?: boolean } = {},
+  options: { hold?: boolean; host?: string; port?: number } = {},
 ): Promise<NamedServer> {
   const sockets = new Set<net.Socket>();
   let server: net.Server | null = null;
@@ -95,11 +95,11 @@ export async function startNamedServer(
       if (options.hold) socket.write(name);
       else socket.end(name);
     });
-    server.listen(port, '127.0.0.1');
+    server.listen(port, options.host ?? '127.0.0.1');
     await once(server, 'listening');
     named.port = (server.address() as net.AddressInfo).port;
   };
-  await listen(0);
+  await listen(options.port ?? 0);
   t.after(() => named.kill());
   return named;
 }
