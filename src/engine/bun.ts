@@ -364,14 +364,19 @@ function socketOnOpen(socket: BunSocket): void {
     socket.end();
     return;
   }
-  // Not read until the core resumes it (once the backend is up): pause before any read.
-  socket.pause();
-  socket.setNoDelay(true);
+  // Not read until the core resumes it. No read can arrive before this handler returns, so Bun
+  // is told to pause only if the core has not resumed the socket inside accept(): it usually has
+  // (it reads the client while the backend connects), and a pause undone at once costs Bun three
+  // epoll_ctl, a setsockopt(TCP_CORK) and a drain callback (strace, one connection).
+  // No setNoDelay: Bun sets TCP_NODELAY on every accepted and connected socket itself.
   const s = new BunEngineSocket(data.engine, socket);
   s.paused = true;
-  s.bunPaused = true;
   socket.data = s;
   s.events = data.handler.accept(s);
+  if (s.paused && !s.bunPaused && !s.closing && !s.closeDue) {
+    socket.pause();
+    s.bunPaused = true;
+  }
 }
 
 function connectOpened(s: BunEngineSocket, socket: BunSocket): void {
@@ -382,7 +387,6 @@ function connectOpened(s: BunEngineSocket, socket: BunSocket): void {
     return;
   }
   s.socket = socket;
-  socket.setNoDelay(true);
   if (s.paused) {
     socket.pause();
     s.bunPaused = true;
