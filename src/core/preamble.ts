@@ -183,7 +183,8 @@ export class Preamble implements SocketEvents, TimerEntry {
   fail(reason: string): void {
     if (this.over) return;
     this.over = true;
-    this.failedStage = this.current;
+    // Past the last stage only the first data can fail (too long): the last stage's bytes.
+    this.failedStage = this.current ?? this.stages.at(-1) ?? null;
     this.owner.wheel.cancel(this);
     if (this.buf !== null) {
       this.owner.pool.release(this.buf);

@@ -130,3 +130,18 @@ test('a ClientHello larger than the buffer, garbage, and a timeout: rejected, bu
   assert.equal(stats.pool.inUse, 0);
   assert.equal(engine.connects.length, 0);
 });
+
+test('a ClientHello whose last read brings more than the buffer holds: refused as client_hello', async (t) => {
+  const { engine, proxy } = await sniProxy(t, { bufferSize: 2048 });
+  const hello = await captureHello('a.example.com');
+  assert.ok(hello.length < 2048, `a ${hello.length}-byte ClientHello`);
+  const client = engine.accept() as FakeSocket;
+  send(client, hello.subarray(0, 10));
+  // The rest and (0-RTT-like) data after it, together more than the buffer's room.
+  send(client, Buffer.concat([hello.subarray(10), Buffer.alloc(2048 - hello.length + 1)]));
+  assert.ok(client.ops.includes('destroy'));
+  engine.settle();
+  assert.deepEqual(proxy.stats().rejected, { client_hello: 1 });
+  assert.equal(proxy.stats().pool.inUse, 0);
+  assert.equal(engine.connects.length, 0);
+});
