@@ -1,15 +1,18 @@
 // SNI routing without decrypting, on real sockets and both engines: node:tls servers with their
 // own certificates (from a CA the test makes), reached through the proxy by the ClientHello's
 // server name, each client verifying the server's own certificate end to end. A ClientHello in
-// 1-byte writes, one spanning several records and segments, one too large; garbage and a slow
-// ClientHello closed with the servers never contacted; a PROXY header first; 200 clients.
+// 1-byte writes, a 14 KiB one in one record and in four, one too large; garbage and a slow
+// ClientHello closed with the servers never contacted; a PROXY header first; the access log;
+// a reload of the rules; 200 clients at once.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import type net from 'node:net';
+import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { describe, type TestContext, test } from 'node:test';
 import tls from 'node:tls';
-import { makeCa, makeCert, type Pem } from '../support/certs.ts';
+import { makeCa, makeCert, type Pem, tempDir } from '../support/certs.ts';
 import { captureHello, longAlpn } from '../support/client-hello.ts';
 import { closedWithin, connect, inParallel, sleep, waitFor } from '../support/clients.ts';
 import { ENGINES } from '../support/proc.ts';
@@ -227,7 +230,8 @@ for (const engine of ENGINES) {
   describe(`SNI routing (${engine} engine)`, () => {
     test('by SNI to two TLS servers, each verified end to end; wildcard; no SNI or no match: the default', async (t) => {
       const s = await setup(t);
-      const p = await startBalancer(t, s.config(), engine);
+      const accessLog = join(tempDir(t), 'access.log');
+      const p = await startBalancer(t, { ...s.config(), accessLog }, engine);
       const cases: [Hello, string][] = [
         [{ servername: 'a.example.com', verifyAs: 'a.example.com' }, 'A'],
         [{ servername: 'x.b.example.com', verifyAs: 'x.b.example.com' }, 'B'],
@@ -263,6 +267,30 @@ for (const engine of ENGINES) {
       assert.equal(stats?.accepted, cases.length + 1);
       assert.deepEqual(stats?.rejected, {});
       assert.equal(stats?.pool.inUse, 0, 'every preamble and session buffer came back');
+      // The access log names the SNI (lower case) of each, and none where none was sent.
+      let lines: Record<string, unknown>[] = [];
+      await waitFor(
+        () => {
+          lines = readFileSync(accessLog, 'utf8')
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l));
+          return lines.length === cases.length + 1;
+        },
+        5000,
+        'the access log lines',
+      );
+      assert.deepEqual(
+        lines.slice(0, cases.length).map((l) => [l.sni ?? null, l.backend]),
+        [
+          ['a.example.com', 'pool_a'],
+          ['x.b.example.com', 'pool_b'],
+          ['a.example.com', 'pool_a'],
+          [null, 'default_pool'],
+          ['c.example.com', 'default_pool'],
+          ['y.x.b.example.com', 'default_pool'],
+        ],
+      );
     });
 
     test('a ClientHello in 1-byte writes, and one behind a PROXY header in the same write', async (t) => {
@@ -392,6 +420,35 @@ for (const engine of ENGINES) {
       assert.equal(stats?.accepted, 0);
       assert.equal(stats?.pool.inUse, 0);
       assert.equal(s.a.connections + s.b.connections + s.d.connections, 0, 'no server contacted');
+    });
+
+    test('a reload changes the rules for new clients, and turns SNI routing off and on', async (t) => {
+      const s = await setup(t);
+      const config = s.config();
+      const p = await startBalancer(t, config, engine);
+      const a = { servername: 'a.example.com', verifyAs: 'a.example.com' };
+      assert.equal(await tlsExchange(p.port, s.ca, a), 'A');
+      const frontend = (config.frontends as Record<string, unknown>[])[0] as Record<
+        string,
+        unknown
+      >;
+      // a.example.com now goes to the wildcard's pool: B's certificate does not cover it.
+      await p.reload({
+        ...config,
+        frontends: [{ ...frontend, sni: [{ match: 'a.example.com', backend: 'pool_b' }] }],
+      });
+      const toB = await tlsExchange(p.port, s.ca, { ...a, verifyAs: 'x.b.example.com' });
+      assert.equal(toB, 'B');
+      const { sni: _, ...plain } = frontend;
+      await p.reload({ ...config, frontends: [plain] });
+      assert.equal(
+        await tlsExchange(p.port, s.ca, { ...a, verifyAs: 'default.example.com' }),
+        'D',
+        'no sni: every client to the frontend backend',
+      );
+      await p.reload(config);
+      assert.equal(await tlsExchange(p.port, s.ca, a), 'A');
+      assert.deepEqual((await p.stats()).frontends.sni?.rejected, {});
     });
 
     test('200 clients at once, by SNI over three backends, each verified', async (t) => {
