@@ -9,7 +9,7 @@ import { sumStats } from './core/aggregate.ts';
 import { Backend, type RouteHook } from './core/backend.ts';
 import { Dns } from './core/dns.ts';
 import { waitForIdle } from './core/drain.ts';
-import { type ConnectionLog, ProxyServer } from './core/proxy.ts';
+import { type ConnectionLog, ProxyServer, type SniRouting } from './core/proxy.ts';
 import { defaults } from './defaults.ts';
 import type { Engine } from './engine/engine.ts';
 import { createEngine, runtimeEngineName } from './engine/select.ts';
@@ -200,7 +200,7 @@ class Switchyard implements ProxyHandle {
       for (const fc of config.frontends) {
         const running = this.frontends.get(fc.name);
         if (running && sameAddress(fc.listen, running.config.listen)) continue;
-        const proxy = this.newProxy(fc, config, backendOf(fc.backend), tls);
+        const proxy = this.newProxy(fc, config, backendOf, tls);
         bound.push({ config: fc, proxy }); // before start: a failed start is closed below too
         await proxy.start();
       }
@@ -242,6 +242,7 @@ class Switchyard implements ProxyHandle {
     for (const fc of config.frontends) {
       const running = this.frontends.get(fc.name) as Frontend;
       running.proxy.backend = this.backends.get(fc.backend) as Backend;
+      running.proxy.setSni(sniRouting(fc, (name) => this.backends.get(name) as Backend));
       const material = tls?.frontends.get(fc.name) ?? null;
       if (material !== null && running.proxy.terminatesTls) running.proxy.setTls(material);
       else if ((material !== null) !== running.proxy.terminatesTls) {
@@ -281,9 +282,10 @@ class Switchyard implements ProxyHandle {
   private newProxy(
     fc: FrontendConfig,
     config: Config,
-    backend: Backend,
+    backendOf: (name: string) => Backend,
     tls: TlsFiles | null,
   ): ProxyServer {
+    const backend = backendOf(fc.backend);
     return new ProxyServer({
       name: fc.name,
       listen: fc.listen,
@@ -303,6 +305,7 @@ class Switchyard implements ProxyHandle {
       limits: fc.limits,
       ...(this.options.reusePort ? { reusePort: true } : {}),
       tls: tls?.frontends.get(fc.name) ?? null,
+      sni: sniRouting(fc, backendOf),
     });
   }
 
@@ -448,6 +451,18 @@ async function readTls(config: Config): Promise<TlsFiles | null> {
   if (!any) return null;
   const { readTlsFiles } = await import('./config/tls-files.ts');
   return readTlsFiles(config);
+}
+
+/** A frontend's SNI routing with its rules' backends (the config was checked: they exist). */
+function sniRouting(fc: FrontendConfig, backendOf: (name: string) => Backend): SniRouting | null {
+  if (fc.sni === undefined) return null;
+  const backends = new Map<string, Backend>();
+  for (const rule of fc.sni) backends.set(rule.backend, backendOf(rule.backend));
+  return {
+    rules: fc.sni,
+    backends,
+    timeoutMs: fc.handshakeTimeout ?? defaults.tlsHandshakeTimeoutMs,
+  };
 }
 
 /** The TLS of backend `backend`'s servers, by server name. */

@@ -172,7 +172,11 @@ export const defaults = {
   tlsHandshakeTimeoutMs: 5_000,
   /** A certificate expiring within this many days is a warning at start and on reload. */
   tlsExpiryWarnDays: 14,
-  /** Largest ClientHello read for SNI routing, in bytes; a longer one closes the client. */
+  /**
+   * Largest ClientHello read for SNI routing, in bytes; a longer one closes the client
+   * (`client_hello`). Never more than `bufferSize`: it is read into one pool buffer, which then
+   * goes to the server as the connection's first write.
+   */
   clientHelloMaxBytes: 16 * 1024,
 } as const;
 

@@ -103,6 +103,11 @@ export interface ConnectionRow {
   blocked: 'client' | 'server' | 'both' | null;
   /** What the client's TLS handshake negotiated (SNI, ALPN, version, cipher); null: plain TCP. */
   tls: TlsInfo | null;
+  /**
+   * The server name the client asked for: from its ClientHello on an SNI-routing frontend
+   * (`tls` is null there: not terminated), from its handshake on a TLS one; null without one.
+   */
+  sni: string | null;
   /** The worker process that holds it (a supervisor's list only). */
   worker?: number;
 }

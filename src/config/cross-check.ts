@@ -65,6 +65,33 @@ export function crossCheck(input: unknown): string[] {
     if (typeof backend === 'string' && !backendNames.has(backend)) {
       problems.push(`frontends.${i}.backend: no backend named "${backend}"`);
     }
+    if (f?.sni !== undefined && f?.tls !== undefined) {
+      problems.push(
+        `frontends.${i}.sni: not together with tls (SNI routing forwards the TLS untouched; a terminating frontend picks a certificate by SNI)`,
+      );
+    }
+    if (f !== null && f.handshakeTimeout !== undefined && f.sni === undefined) {
+      problems.push(
+        `frontends.${i}.handshakeTimeout: only for a frontend with sni` +
+          (f.tls !== undefined ? ' (a tls frontend has tls.handshakeTimeout)' : ''),
+      );
+    }
+    const matches = new Map<string, number>();
+    list(f?.sni).forEach((raw, j) => {
+      const rule = record(raw);
+      const target = rule?.backend;
+      if (typeof target === 'string' && !backendNames.has(target)) {
+        problems.push(`frontends.${i}.sni.${j}.backend: no backend named "${target}"`);
+      }
+      if (typeof rule?.match !== 'string') return;
+      const match = rule.match.toLowerCase();
+      const first = matches.get(match);
+      if (first !== undefined) {
+        problems.push(
+          `frontends.${i}.sni.${j}.match: "${match}" is already frontends.${i}.sni.${first}`,
+        );
+      } else matches.set(match, j);
+    });
     const key = listenKey(f?.listen);
     if (key === null) return;
     const other = listens.get(key);

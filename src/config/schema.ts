@@ -329,6 +329,26 @@ export const limitsSchema = z.strictObject({
   maxLifetime: duration.default(defaults.maxLifetimeMs),
 });
 
+/**
+ * A server name an `sni` rule matches: a DNS name (`a.example.com`), or `*.` and a domain
+ * (`*.example.com`: any name with exactly one more label). Case does not matter (kept lower case).
+ */
+const SNI_LABEL = '[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?';
+const SNI_PATTERN = new RegExp(`^(?:\\*\\.)?${SNI_LABEL}(?:\\.${SNI_LABEL})*$`);
+const sniMatch = z
+  .string({ error: orRequired('expected a server name such as a.example.com or *.example.com') })
+  .transform((text) => text.toLowerCase())
+  .superRefine(
+    check((text: string) =>
+      SNI_PATTERN.test(text) && text.length <= 253
+        ? null
+        : `expected a server name such as a.example.com or *.example.com, got "${echo(text)}"`,
+    ),
+  );
+
+/** One SNI routing rule: clients asking for `match` go to `backend`. */
+export const sniRuleSchema = z.strictObject({ match: sniMatch, backend: name });
+
 export const frontendSchema = z.strictObject({
   name,
   listen: address,
@@ -342,6 +362,14 @@ export const frontendSchema = z.strictObject({
   /** Always refused, even when allowed. */
   deny: cidrList.optional(),
   limits: limitsSchema.optional(),
+  /**
+   * SNI routing without decrypting: the client's ClientHello is read (after a PROXY header) and
+   * its server name picks the backend (exact name, then `*.` wildcard); no SNI or no match:
+   * `backend`. Left out: none. Not together with `tls`.
+   */
+  sni: z.array(sniRuleSchema).min(1, { error: 'at least one rule is needed' }).optional(),
+  /** With `sni`: the whole ClientHello must arrive within this (after a PROXY header); 0 = none. */
+  handshakeTimeout: duration.optional(),
 });
 
 /**
@@ -399,3 +427,4 @@ export type ServerTlsConfig = z.output<typeof serverTlsSchema>;
 export type ProxyProtocolConfig = z.output<typeof proxyProtocolSchema>;
 export type LimitsConfig = z.output<typeof limitsSchema>;
 export type DiscoverConfig = z.output<typeof discoverSchema>;
+export type SniRuleConfig = z.output<typeof sniRuleSchema>;

@@ -34,6 +34,11 @@ export interface RouteInfo {
   /** The client's TLS (terminated here): SNI, ALPN, version, cipher; null: plain TCP. */
   readonly tls: TlsInfo | null;
   /**
+   * The server name the client asked for: read from its ClientHello on an `sni` frontend (the
+   * TLS is not terminated: `tls` is null), from its handshake on a `tls` one; null without one.
+   */
+  readonly sni: string | null;
+  /**
    * The PROXY header the client sent, when its frontend takes one: its TLVs (ALPN, authority,
    * unique ID, SSL) and the addresses it named. `clientAddress` is already its source.
    */
@@ -55,6 +60,8 @@ export interface Chooser {
   readonly frontend: string;
   readonly route: RouteHook | undefined;
   readonly tls: TlsInfo | null;
+  /** The server name the client asked for (ClientHello or handshake), or null. */
+  readonly sni: string | null;
   /** Servers already tried for this connection (a retry prefers the others). */
   readonly tried: readonly Server[];
   /** The client's PROXY header, or null. */
@@ -521,6 +528,7 @@ export class Backend {
       frontend: c.frontend,
       backend: this.name,
       tls: c.tls,
+      sni: c.sni,
       servers: this.servers.map((s) => s.view()),
       ...(c.header !== null ? { proxyHeader: c.header } : {}),
     };

@@ -12,7 +12,11 @@
  * type 1 (ClientHello), 24-bit length, then version, random[32], session_id<0..32>,
  * cipher_suites<2..2^16-2>, compression_methods<1..2^8-1>, extensions<0..2^16-1>; extension 0
  * (server_name) holds a list of (type 0 = host_name, name<1..2^16-1>).
+ *
+ * `ClientHelloStage` is the same reader as a preamble stage (preamble.ts): it reads the pool
+ * buffer the preamble fills, so an SNI-routing frontend holds one buffer per waiting client.
  */
+import { type PreambleStage, STAGE_FAILED, STAGE_NEED_MORE } from './preamble.ts';
 
 /** Not done yet: more bytes are needed. */
 export interface HelloMore {
@@ -168,19 +172,55 @@ function serverName(ext: Buffer): string | null | HelloInvalid {
 }
 
 /**
- * The backend for `sni` among `rules` (in order): a rule matches its exact name, or for
- * `*.example.com` any name with one more label. Null when none matches (the frontend's backend).
+ * The ClientHello as a preamble stage: it only looks (consumes nothing), so every byte it read
+ * is forwarded unchanged to the server chosen by `sni`. Fails on anything but a well-formed
+ * ClientHello, and on one not complete within `maxBytes`.
+ */
+export class ClientHelloStage implements PreambleStage {
+  readonly maxBytes: number;
+  /** The server name asked for (lower case), once the stage is done; null when none was sent. */
+  sni: string | null = null;
+  error = '';
+
+  constructor(maxBytes: number) {
+    this.maxBytes = maxBytes;
+  }
+
+  parse(buf: Uint8Array, start: number, end: number): number {
+    const bytes = buf as Buffer; // the preamble's pool buffer
+    const length = end - start;
+    const r = parseClientHello(start === 0 ? bytes : bytes.subarray(start, end), length);
+    if (r.status === 'done') {
+      this.sni = r.sni;
+      return 0;
+    }
+    if (r.status === 'invalid') {
+      this.error = r.reason;
+      return STAGE_FAILED;
+    }
+    if (length >= this.maxBytes) {
+      this.error = `no complete ClientHello in ${this.maxBytes} bytes`;
+      return STAGE_FAILED;
+    }
+    return STAGE_NEED_MORE;
+  }
+}
+
+/**
+ * The backend for `sni` among `rules`: a rule whose `match` is the exact name wins; else the
+ * first `*.example.com` rule whose domain is the name less its first label (a wildcard covers
+ * one label). Null when none matches (the frontend's own backend), as certificate selection
+ * does for a terminating frontend.
  */
 export function matchSni(
   rules: readonly { match: string; backend: string }[],
   sni: string | null,
 ): string | null {
   if (sni === null) return null;
+  for (const rule of rules) if (rule.match.toLowerCase() === sni) return rule.backend;
   const dot = sni.indexOf('.');
-  const wildcard = dot > 0 ? `*${sni.slice(dot)}` : null;
-  for (const rule of rules) {
-    const m = rule.match.toLowerCase();
-    if (m === sni || m === wildcard) return rule.backend;
-  }
+  if (dot <= 0) return null;
+  const wildcard = `*${sni.slice(dot)}`;
+  for (const rule of rules) if (rule.match.toLowerCase() === wildcard) return rule.backend;
   return null;
 }

@@ -86,6 +86,17 @@ export const ENDINGS = {
     about:
       'no valid PROXY header in time (missing, malformed, too long, slow), or a sender not in proxyProtocol.from',
   },
+  client_hello: {
+    side: 'client',
+    rejected: true,
+    about:
+      'an SNI-routing frontend read no valid TLS ClientHello (not TLS, malformed, over 16 KiB, or the client left first)',
+  },
+  client_hello_timeout: {
+    side: 'client',
+    rejected: true,
+    about: 'an SNI-routing frontend did not get a whole ClientHello within handshakeTimeout',
+  },
   denied: { side: 'local', rejected: true, about: 'the client address is denied or not allowed' },
   source_limit: {
     side: 'local',

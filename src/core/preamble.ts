@@ -1,19 +1,21 @@
 /**
  * The preamble: what a client must send before switchyard chooses a server for it, read before
- * any Session or backend connect exists. Today that is a PROXY protocol header; a later stage
- * (a TLS ClientHello for SNI routing) reads the bytes after it the same way.
+ * any Session or backend connect exists: a PROXY protocol header, then (SNI routing) a TLS
+ * ClientHello, or either alone.
  *
  * The client's bytes go into ONE pool buffer (acquired at the first byte, so a client that sends
- * nothing holds none), and each stage parses that buffer incrementally, resuming where it
- * stopped. A stage returns how many bytes it consumed (0: it only looked, as a ClientHello
- * reader would); the next stage starts after them. Once every stage is done the rest of the
- * buffer is the client's first data: it moves to the front of the same buffer, which the
- * session takes as its `early` data (written to the server first), so no byte is copied twice
- * and nothing is allocated per read.
+ * nothing holds none), filled by as many reads as it takes, and each stage parses that buffer
+ * incrementally, resuming where it stopped. A stage returns how many bytes it consumed (0: it
+ * only looked, as the ClientHello reader does: those bytes go to the server). Consumed bytes
+ * are dropped at once (the rest moves to the front: at most once per stage), so the next stage
+ * has the whole buffer. Once every stage is done the buffer holds the client's first data,
+ * which the session takes as its `early` data (written to the server first): no byte is copied
+ * twice and nothing is allocated per read. A stage that needs more than the buffer holds fails.
  *
- * A stage that fails, a client that closes or errs, or a preamble not complete within the
- * timeout (from accept, on the shared timer wheel: a client trickling one byte at a time gains
- * nothing) closes the client; nothing has reached a server.
+ * A stage that fails, a client that closes or errs, or a stage not complete within its timeout
+ * (from the stage's start: accept for the first; the timeouts add up, so a client trickling one
+ * byte at a time gains nothing) closes the client; nothing has reached a server. `failedStage`
+ * and `timedOut` say which and why, for the owner's counters.
  */
 import type { EngineSocket, SocketEvents } from '../engine/engine.ts';
 import type { BufferPool } from './buffer-pool.ts';
@@ -50,16 +52,22 @@ export class Preamble implements SocketEvents, TimerEntry {
   readonly owner: PreambleOwner;
   readonly socket: EngineSocket;
   readonly stages: readonly PreambleStage[];
+  /** Each stage's time limit in milliseconds, from its start; 0 = none. */
+  private readonly timeoutsMs: readonly number[];
   readonly startedAt: number;
-  private readonly timeoutMs: number;
+  /** When the current stage started (accept for the first). */
+  private stageStartedAt: number;
   /** Pool buffer of the bytes read so far; null until the first byte (and once handed over). */
   private buf: Buffer | null = null;
+  /** Bytes in `buf` not consumed by a finished stage (they start at 0). */
   private filled = 0;
-  /** Where the current stage's bytes start (the stages before consumed the rest). */
-  private start = 0;
   private stage = 0;
   /** Done or failed: later events are ignored. */
   private over = false;
+  /** The stage that was running when the preamble failed (null: done, or none started). */
+  failedStage: PreambleStage | null = null;
+  /** The failure was the stage's timeout. */
+  timedOut = false;
   wheelSlot = -1;
   wheelIndex = 0;
 
@@ -67,15 +75,21 @@ export class Preamble implements SocketEvents, TimerEntry {
     owner: PreambleOwner,
     socket: EngineSocket,
     stages: PreambleStage[],
-    timeoutMs: number,
+    timeoutsMs: readonly number[],
   ) {
     this.owner = owner;
     this.socket = socket;
     this.stages = stages;
-    this.timeoutMs = timeoutMs;
+    this.timeoutsMs = timeoutsMs;
     this.startedAt = owner.wheel.now;
+    this.stageStartedAt = this.startedAt;
     owner.wheel.schedule(this);
     socket.resume();
+  }
+
+  /** The stage running now, or null once every one is done. */
+  get current(): PreambleStage | null {
+    return this.stages[this.stage] ?? null;
   }
 
   onOpen(): void {}
@@ -93,35 +107,44 @@ export class Preamble implements SocketEvents, TimerEntry {
     if (this.over) return;
     if (this.buf === null) this.buf = this.owner.pool.acquire();
     const buf = this.buf;
-    const take = Math.min(n, buf.length - this.filled);
-    data.copy(buf, this.filled, 0, take);
-    this.filled += take;
+    let used = 0; // of this read
     while (this.stage < this.stages.length) {
+      // Take what fits of this read; a stage that consumed its bytes made room for more.
+      const take = Math.min(n - used, buf.length - this.filled);
+      data.copy(buf, this.filled, used, used + take);
+      this.filled += take;
+      used += take;
       const stage = this.stages[this.stage] as PreambleStage;
-      const r = stage.parse(buf, this.start, this.filled);
+      const r = stage.parse(buf, 0, this.filled);
       if (r === STAGE_FAILED) {
         this.fail(stage.error);
         return;
       }
       if (r === STAGE_NEED_MORE) {
-        if (this.filled === buf.length) this.fail(`no complete preamble in ${buf.length} bytes`);
-        return;
+        if (this.filled === buf.length) {
+          this.fail(`not complete in ${buf.length} bytes (a buffer)`);
+        }
+        return; // the next read goes on where this one stopped
       }
-      this.start += r;
       this.stage++;
+      if (r > 0) {
+        buf.copyWithin(0, r, this.filled);
+        this.filled -= r;
+      }
+      if (this.stage < this.stages.length) {
+        this.stageStartedAt = this.owner.wheel.now;
+        this.owner.wheel.schedule(this); // refiled under the next stage's timeout
+      }
     }
-    // Done. The client's first data: the rest of the buffer, then what did not fit of this read.
-    const rest = n - take;
-    const kept = this.filled - this.start;
-    // A stage that consumes its bytes (the PROXY header) leaves room for the rest of the read:
-    // this read began inside that stage's bytes. Only stages that merely look could overflow.
-    if (kept + rest > buf.length) {
-      this.fail('a preamble longer than a buffer');
+    // Done. The client's first data: the buffer, then what did not fit of this read (bytes
+    // after a ClientHello that filled the buffer: a client that sent 0-RTT data with it).
+    const rest = n - used;
+    if (this.filled + rest > buf.length) {
+      this.fail('first data longer than a buffer');
       return;
     }
-    if (kept > 0 && this.start > 0) buf.copyWithin(0, this.start, this.filled);
-    if (rest > 0) data.copy(buf, kept, take, n);
-    const length = kept + rest;
+    if (rest > 0) data.copy(buf, this.filled, used, n);
+    const length = this.filled + rest;
     this.over = true;
     this.buf = null;
     this.owner.wheel.cancel(this);
@@ -147,17 +170,21 @@ export class Preamble implements SocketEvents, TimerEntry {
   }
 
   deadline(): number {
-    return this.over ? 0 : this.startedAt + this.timeoutMs;
+    const limit = this.timeoutsMs[this.stage] ?? 0;
+    return this.over || limit <= 0 ? 0 : this.stageStartedAt + limit;
   }
 
   expire(): void {
-    this.fail(`no complete preamble within ${this.timeoutMs} ms`);
+    this.timedOut = true;
+    this.fail(`not complete within ${this.timeoutsMs[this.stage]} ms`);
   }
 
   /** Ends the preamble once: the client is closed, the owner told, the buffer returned. */
   fail(reason: string): void {
     if (this.over) return;
     this.over = true;
+    // Past the last stage only the first data can fail (too long): the last stage's bytes.
+    this.failedStage = this.current ?? this.stages.at(-1) ?? null;
     this.owner.wheel.cancel(this);
     if (this.buf !== null) {
       this.owner.pool.release(this.buf);

@@ -17,11 +17,12 @@ import { formatHostPort, type HostPort } from '../units.ts';
 import { Admission } from './admission.ts';
 import type { Backend, RouteHook } from './backend.ts';
 import { BufferPool } from './buffer-pool.ts';
+import { ClientHelloStage, matchSni } from './client-hello.ts';
 import { Ending, type Rejection, type SessionEnding } from './ending.ts';
 import { CONNECT_BOUNDS_MS, DURATION_BOUNDS_MS, Histogram } from './histogram.ts';
-import { Preamble, type PreambleOwner } from './preamble.ts';
+import { Preamble, type PreambleOwner, type PreambleStage } from './preamble.ts';
 import { ProxyHeaderParser } from './proxy-protocol.ts';
-import { Session, type SessionContext } from './session.ts';
+import { Session, type SessionContext, type SessionStart } from './session.ts';
 import { StateCounters } from './state.ts';
 import { TimerWheel } from './timer-wheel.ts';
 
@@ -54,6 +55,20 @@ export interface ProxyOptions {
   allow?: readonly string[] | undefined;
   deny?: readonly string[] | undefined;
   limits?: LimitsConfig | undefined;
+  /** Route by the ClientHello's server name, without decrypting; none by default. */
+  sni?: SniRouting | null;
+}
+
+/**
+ * SNI routing (`frontends[].sni`): the client's ClientHello is read before any server is chosen;
+ * its server name picks the backend of the matching rule (see matchSni), else the frontend's.
+ */
+export interface SniRouting {
+  readonly rules: readonly { readonly match: string; readonly backend: string }[];
+  /** The backends the rules name, by name. */
+  readonly backends: ReadonlyMap<string, Backend>;
+  /** Milliseconds the whole ClientHello may take, from accept (after a PROXY header); 0 = none. */
+  readonly timeoutMs: number;
 }
 
 /** Hears of each connection once it is over: closed, or turned away at the cap. */
@@ -72,6 +87,18 @@ const REJECTED: SocketEvents = {
   onError() {},
   onClose() {},
 };
+
+/** The preamble's PROXY header stage, if it has one. */
+function headerOf(preamble: Preamble): ProxyHeaderParser | null {
+  const first = preamble.stages[0];
+  return first instanceof ProxyHeaderParser ? first : null;
+}
+
+/** The preamble's ClientHello stage, if it has one (always the last). */
+function helloOf(preamble: Preamble): ClientHelloStage | null {
+  const last = preamble.stages.at(-1);
+  return last instanceof ClientHelloStage ? last : null;
+}
 
 /** Scratch for a peer's address bytes (single-threaded: one is enough). */
 const ADDRESS = new Uint8Array(16);
@@ -95,6 +122,7 @@ export class ProxyServer implements AcceptHandler, PreambleOwner {
       | 'allow'
       | 'deny'
       | 'limits'
+      | 'sni'
     >
   >;
   readonly name: string;
@@ -108,13 +136,17 @@ export class ProxyServer implements AcceptHandler, PreambleOwner {
   private readonly counters: StateCounters;
   readonly pool: BufferPool;
   private readonly sessions = new Set<Session>();
-  /** Clients still sending their preamble (PROXY header): no session yet. */
+  /** Clients still sending their preamble (PROXY header, ClientHello): no session yet. */
   private readonly preambles = new Set<Preamble>();
   private readonly proxyProtocol: ProxyProtocolConfig | null;
   /** `proxyProtocol.from`: the senders whose header is believed; null = every one. */
   private readonly trusted: CidrSet | null;
   /** The largest PROXY header taken (never more than a pool buffer). */
   private readonly headerMaxBytes: number;
+  /** SNI routing (a reload may swap it); null: every client goes to `backend`. */
+  private sni: SniRouting | null;
+  /** The largest ClientHello read: never more than a pool buffer, which holds it. */
+  private readonly helloMaxBytes: number;
   private readonly admission: Admission | null;
   private listener: EngineListener | null = null;
   private bound: HostPort | null = null;
@@ -157,6 +189,8 @@ export class ProxyServer implements AcceptHandler, PreambleOwner {
     const from = this.proxyProtocol?.from;
     this.trusted = from === undefined ? null : CidrSet.of(from);
     this.headerMaxBytes = Math.min(defaults.proxyHeaderMaxBytes, o.bufferSize);
+    this.sni = options.sni ?? null;
+    this.helloMaxBytes = Math.min(defaults.clientHelloMaxBytes, o.bufferSize);
     const limits = options.limits;
     const admission = new Admission(
       { allow: options.allow, deny: options.deny, limits },
@@ -221,6 +255,11 @@ export class ProxyServer implements AcceptHandler, PreambleOwner {
     return this.bound;
   }
 
+  /** New SNI rules for new clients (a reload); null turns SNI routing off. */
+  setSni(sni: SniRouting | null): void {
+    this.sni = sni;
+  }
+
   /** Whether this listener terminates TLS. */
   get terminatesTls(): boolean {
     return this.tls !== null;
@@ -259,7 +298,14 @@ export class ProxyServer implements AcceptHandler, PreambleOwner {
 
   accept(socket: EngineSocket): SocketEvents {
     if (this.tls !== null) this.handshaking--;
-    if (this.proxyProtocol !== null) {
+    const pp = this.proxyProtocol;
+    const sni = this.sni;
+    if (pp === null && sni === null)
+      return this.startSession(socket, null, null, 0)?.client ?? REJECTED;
+    // The preamble: a PROXY header, then a ClientHello, each with its own timeout.
+    const stages: PreambleStage[] = [];
+    const timeouts: number[] = [];
+    if (pp !== null) {
       const peer = socket.remoteAddress;
       // A header is believed only from a trusted sender: any other is closed unread.
       if (this.trusted !== null && !(parseIpInto(peer, ADDRESS) && this.trusted.has(ADDRESS))) {
@@ -267,12 +313,16 @@ export class ProxyServer implements AcceptHandler, PreambleOwner {
         socket.destroy();
         return REJECTED;
       }
-      const parser = new ProxyHeaderParser(this.proxyProtocol.accept, this.headerMaxBytes);
-      const preamble = new Preamble(this, socket, [parser], this.proxyProtocol.timeout);
-      this.preambles.add(preamble);
-      return preamble;
+      stages.push(new ProxyHeaderParser(pp.accept, this.headerMaxBytes));
+      timeouts.push(pp.timeout);
     }
-    return this.startSession(socket, null, null, 0)?.client ?? REJECTED;
+    if (sni !== null) {
+      stages.push(new ClientHelloStage(this.helloMaxBytes));
+      timeouts.push(sni.timeoutMs);
+    }
+    const preamble = new Preamble(this, socket, stages, timeouts);
+    this.preambles.add(preamble);
+    return preamble;
   }
 
   /**
@@ -284,6 +334,7 @@ export class ProxyServer implements AcceptHandler, PreambleOwner {
     parser: ProxyHeaderParser | null,
     early: Buffer | null,
     earlyLength: number,
+    hello: ClientHelloStage | null = null,
   ): Session | null {
     let sourceKey: string | null = null;
     const admission = this.admission;
@@ -300,7 +351,14 @@ export class ProxyServer implements AcceptHandler, PreambleOwner {
       sourceKey = admission.keyOf(address);
     }
     this.accepted++;
-    const start = parser === null && early === null ? null : { header: parser, early, earlyLength };
+    let start: SessionStart | null = null;
+    if (hello !== null) {
+      const name = matchSni(this.sni?.rules ?? [], hello.sni);
+      const backend = name === null ? null : (this.sni?.backends.get(name) ?? null);
+      start = { header: parser, early, earlyLength, backend, sni: hello.sni };
+    } else if (parser !== null || early !== null) {
+      start = { header: parser, early, earlyLength };
+    }
     const session = new Session(this.ctx, socket, start);
     session.sourceKey = sourceKey;
     this.sessions.add(session);
@@ -325,6 +383,7 @@ export class ProxyServer implements AcceptHandler, PreambleOwner {
         ? formatHostPort(parser.sourceAddress, parser.sourcePort)
         : formatHostPort(socket.remoteAddress, socket.remotePort);
     }
+    // A bad PROXY header is a misconfigured upstream; a bad ClientHello is usually a scanner.
     const level = ending === Ending.proxy_header ? 'warn' : 'info';
     const peer =
       socket !== null && parser?.hasAddresses
@@ -343,16 +402,29 @@ export class ProxyServer implements AcceptHandler, PreambleOwner {
 
   preambleDone(preamble: Preamble, early: Buffer | null, earlyLength: number): void {
     this.preambles.delete(preamble);
-    const parser = preamble.stages[0] as ProxyHeaderParser;
     const socket = preamble.socket;
-    const session = this.startSession(socket, parser, early, earlyLength);
+    const session = this.startSession(
+      socket,
+      headerOf(preamble),
+      early,
+      earlyLength,
+      helloOf(preamble),
+    );
     if (session !== null) socket.events = session.client;
   }
 
   preambleFailed(preamble: Preamble, reason: string): void {
     if (!this.preambles.delete(preamble)) return;
     if (reason === 'killed') return;
-    this.reject(Ending.proxy_header, preamble.socket, reason);
+    const ending =
+      preamble.failedStage instanceof ClientHelloStage
+        ? preamble.timedOut
+          ? Ending.client_hello_timeout
+          : Ending.client_hello
+        : Ending.proxy_header;
+    // A header already read names the client, for the log.
+    const parser = ending === Ending.proxy_header ? null : headerOf(preamble);
+    this.reject(ending, preamble.socket, reason, parser);
   }
 
   acceptError(code: string): void {
@@ -454,6 +526,7 @@ export class ProxyServer implements AcceptHandler, PreambleOwner {
         ageMs: now - s.startedAt,
         blocked: c && b ? 'both' : c ? 'client' : b ? 'server' : null,
         tls: s.client.socket.tls,
+        sni: s.sni,
       });
     }
     return out;

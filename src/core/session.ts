@@ -220,6 +220,10 @@ export interface SessionStart {
   /** The client's first data (a pool buffer, now the session's), or null. */
   early: Buffer | null;
   earlyLength: number;
+  /** The backend chosen by the ClientHello's server name (SNI routing); null: the frontend's. */
+  backend?: Backend | null;
+  /** The ClientHello's server name (SNI routing), or null. */
+  sni?: string | null;
 }
 
 /** Where a PROXY header is built before it goes out with the early data (single-threaded). */
@@ -263,6 +267,8 @@ export class Session implements TimerEntry, Chooser, Waiter {
   wheelIndex = 0;
   /** The backend this session's servers come from (fixed at accept, even across a reload). */
   readonly backend: Backend;
+  /** The server name of the ClientHello an SNI-routing frontend read, or null. */
+  private readonly helloSni: string | null;
   /** The server of the current attempt or connection; it holds one of its slots until released. */
   target: Server | null = null;
   /** Servers tried so far, in order; the last one is (or was) `target`. */
@@ -287,7 +293,8 @@ export class Session implements TimerEntry, Chooser, Waiter {
     }
     this.startedAt = ctx.wheel.now;
     this.lastActivity = this.startedAt;
-    this.backend = ctx.backend;
+    this.backend = start?.backend ?? ctx.backend;
+    this.helloSni = start?.sni ?? null;
     this.client = new Side(this, 'client', clientSocket);
     // Streaming reads may go into pool buffers the core then writes from (engines that can).
     clientSocket.readFrom?.(ctx.pool);
@@ -350,6 +357,10 @@ export class Session implements TimerEntry, Chooser, Waiter {
   }
   get tls(): TlsInfo | null {
     return this.client.socket.tls;
+  }
+  /** The server name the client asked for: its ClientHello's (SNI routing) or its handshake's. */
+  get sni(): string | null {
+    return this.helloSni ?? this.client.socket.tls?.sni ?? null;
   }
 
   /** Chooses a server and connects to it; waits in the queue when every server is full. */

@@ -94,6 +94,8 @@ export class AccessLog implements ConnectionLog {
       cause: session.closeReason ?? Ending.done,
       fin: session.firstFin,
       ...tlsFields(session.tls),
+      // SNI routing: the ClientHello's name (a terminated handshake's is in tlsFields).
+      ...(session.tls === null && session.sni !== null ? { sni: session.sni } : {}),
     });
   }
 

@@ -339,3 +339,86 @@ test('PROXY protocol with TLS on the same side is refused with the key named (no
     ),
   );
 });
+
+test('sni: rules parsed (lower case), handshakeTimeout; errors name the key', () => {
+  const yaml = `
+frontends:
+  - name: passthrough
+    listen: 127.0.0.1:8443
+    backend: default_pool
+    proxyProtocol: { accept: v2 }
+    handshakeTimeout: 2s
+    sni:
+      - { match: A.Example.com, backend: pool_a }
+      - { match: "*.b.example.com", backend: pool_b }
+backends:
+  - { name: default_pool, servers: [{ name: d, address: 127.0.0.1:9001 }] }
+  - { name: pool_a, servers: [{ name: a, address: 127.0.0.1:9002 }] }
+  - { name: pool_b, servers: [{ name: b, address: 127.0.0.1:9003 }] }
+`;
+  const f = parseConfigYaml(yaml).frontends[0];
+  assert.deepEqual(f?.sni, [
+    { match: 'a.example.com', backend: 'pool_a' },
+    { match: '*.b.example.com', backend: 'pool_b' },
+  ]);
+  assert.equal(f?.handshakeTimeout, 2000);
+  assert.equal(
+    parseConfigYaml(yaml.replace('    handshakeTimeout: 2s\n', '')).frontends[0]?.handshakeTimeout,
+    undefined,
+  );
+
+  const problemsOf = (config: unknown): readonly string[] => {
+    try {
+      parseConfig(config);
+    } catch (e) {
+      assert.equal((e as ConfigError).code, ErrorCode.INVALID_CONFIG);
+      return (e as ConfigError).problems;
+    }
+    return [];
+  };
+  const base = {
+    name: 'p',
+    listen: '127.0.0.1:0',
+    backend: 'app',
+  };
+  const backends = [{ name: 'app', servers: [{ name: 'a', address: '127.0.0.1:9' }] }];
+  const bad = problemsOf({
+    frontends: [
+      {
+        ...base,
+        sni: [
+          { match: 'a.*.com', backend: 'app' },
+          { match: '*', backend: 'app' },
+          { match: 'x.example.com', backend: 'nope' },
+          { match: 'X.example.com', backend: 'app' },
+          { match: 'bad name', backend: 'app' },
+        ],
+      },
+      { ...base, name: 'q', handshakeTimeout: '1s' },
+      {
+        ...base,
+        name: 't',
+        sni: [{ match: 'a.example.com', backend: 'app' }],
+        tls: { certificates: [{ cert: '/c.pem', key: '/k.pem' }] },
+      },
+      { ...base, name: 'e', sni: [] },
+    ],
+    backends,
+  });
+  const expect = [
+    /^frontends\.0\.sni\.0\.match: expected a server name such as a\.example\.com or \*\.example\.com, got "a\.\*\.com"/,
+    /^frontends\.0\.sni\.1\.match: expected a server name/,
+    /^frontends\.0\.sni\.2\.backend: no backend named "nope"/,
+    /^frontends\.0\.sni\.3\.match: "x\.example\.com" is already frontends\.0\.sni\.2/,
+    /^frontends\.0\.sni\.4\.match: expected a server name/,
+    /^frontends\.1\.handshakeTimeout: only for a frontend with sni/,
+    /^frontends\.2\.sni: not together with tls/,
+    /^frontends\.3\.sni: at least one rule is needed/,
+  ];
+  for (const re of expect)
+    assert.ok(
+      bad.some((p) => re.test(p)),
+      `${re} in\n${bad.join('\n')}`,
+    );
+  assert.equal(bad.length, expect.length, bad.join('\n'));
+});

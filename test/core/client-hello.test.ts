@@ -124,4 +124,12 @@ test('matchSni: exact, then one-label wildcard, in rule order; no SNI or no matc
   assert.equal(matchSni(rules, 'x.y.b.example.com'), null, 'a wildcard covers one label');
   assert.equal(matchSni(rules, 'b.example.com'), null);
   assert.equal(matchSni(rules, null), null);
+  // An exact rule wins over a wildcard listed before it.
+  const overlapping = [
+    { match: '*.example.com', backend: 'wild' },
+    { match: 'a.example.com', backend: 'exact' },
+  ];
+  assert.equal(matchSni(overlapping, 'a.example.com'), 'exact');
+  assert.equal(matchSni(overlapping, 'c.example.com'), 'wild');
+  assert.equal(matchSni(overlapping, 'localhost'), null, 'one label: no wildcard applies');
 });
