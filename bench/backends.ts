@@ -18,6 +18,8 @@ export const BULK_BYTES = 1024 * 1024;
 export interface BackendServer {
   port: number;
   child: Child;
+  /** The origin's second port, where every connection must begin with a PROXY header. */
+  proxyPort?: number;
 }
 
 /** Connections any one server here must take: the idle scenario's plus headroom. */
@@ -25,7 +27,9 @@ export const MAX_CONNECTIONS = 9000;
 
 /**
  * nginx as the HTTP origin: GET /small answers 12 bytes, GET /bulk 1 MiB from a file.
- * Keep-alive is effectively unlimited so the keep-alive scenarios never reconnect.
+ * Keep-alive is effectively unlimited so the keep-alive scenarios never reconnect. A second port
+ * takes PROXY protocol (v1 or v2, nginx's `listen ... proxy_protocol`): the server of the
+ * PROXY protocol scenario, which both proxies and direct's client send a header to.
  *
  * sendfile stays off, nginx's default: measured here, sendfile on made HAProxy's CPU per MiB rise
  * by about 40 % (720-825 instead of 490-530 µs/MiB), a cost of the origin's choice rather than of
@@ -33,6 +37,7 @@ export const MAX_CONNECTIONS = 9000;
  */
 export async function startOrigin(nginx: string, dir: string): Promise<BackendServer> {
   const port = await freePort();
+  const proxyPort = await freePort();
   const bulk = join(dir, 'bulk.bin');
   writeFileSync(bulk, Buffer.alloc(BULK_BYTES, 'x'));
   const conf = join(dir, 'origin.conf');
@@ -48,6 +53,7 @@ http {
   keepalive_requests 1000000000;
   server {
     listen 127.0.0.1:${port} backlog=4096;
+    listen 127.0.0.1:${proxyPort} backlog=4096 proxy_protocol;
     location = /small { default_type text/plain; return 200 '${SMALL_BODY}'; }
     location = /bulk { default_type application/octet-stream; alias ${bulk}; }
   }
@@ -56,7 +62,7 @@ http {
   );
   const child = spawnPinned('nginx origin', LOAD_CPU, nginx, nginxArgs(dir, conf));
   await waitForPort(port, child);
-  return { port, child };
+  return { port, child, proxyPort };
 }
 
 /** The lines every nginx the harness runs shares: foreground, one worker, its own files. */

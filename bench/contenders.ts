@@ -10,6 +10,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MAX_CONNECTIONS, nginxArgs, nginxPreamble } from './backends.ts';
+import type { CertFiles } from './certs.ts';
 import type { Tools } from './install.ts';
 import {
   type Child,
@@ -29,6 +30,15 @@ export interface ListeningProxy {
   child: Child | null;
 }
 
+/**
+ * What a proxy's clients speak and what it sends on. `proxy-v2`: clients begin with a PROXY v2
+ * header, and the proxy sends one to the server (which must accept it: the origin's PROXY
+ * port). `tls`: clients speak TLS, terminated by the proxy with `cert`; the server side is plain.
+ */
+export type Frontend = { kind: 'plain' } | { kind: 'proxy-v2' } | { kind: 'tls'; cert: CertFiles };
+
+export const PLAIN: Frontend = { kind: 'plain' };
+
 /** A contender of the benchmark. */
 export interface Contender {
   /** Short id, used by --only and in the tables. */
@@ -40,9 +50,15 @@ export interface Contender {
   /**
    * Starts it in front of 127.0.0.1:backendPort, with its files in `dir`: pinned to the proxy
    * CPU with one thread, or with `allCores` unpinned with two (HAProxy `nbthread 2`, switchyard
-   * `--workers 2`).
+   * `--workers 2`). Only HAProxy and switchyard take a `frontend` other than plain; direct
+   * takes `proxy-v2` (the client's header goes straight to the origin).
    */
-  start(backendPort: number, dir: string, allCores?: boolean): Promise<ListeningProxy>;
+  start(
+    backendPort: number,
+    dir: string,
+    allCores?: boolean,
+    frontend?: Frontend,
+  ): Promise<ListeningProxy>;
   /** Has a two-thread form for the all-cores scenario. */
   allCores?: boolean;
 }
@@ -79,15 +95,18 @@ export function listContenders(tools: Tools): Contender[] {
       name: DIRECT,
       description: 'no proxy: the client talks to the backend',
       unavailable: null,
-      start: async (backendPort) => ({ port: backendPort, child: null }),
+      start: async (backendPort, _dir, _allCores, frontend = PLAIN) => {
+        if (frontend.kind === 'tls') throw new Error('no TLS without a proxy to terminate it');
+        return { port: backendPort, child: null };
+      },
     },
     {
       name: BASELINE,
       description: 'HAProxy, TCP mode, one thread',
       unavailable: tools.haproxy ? null : (tools.missing.haproxy ?? 'haproxy missing'),
       allCores: true,
-      start: (backendPort, dir, allCores) =>
-        startHaproxy(tools.haproxy ?? '', backendPort, dir, allCores),
+      start: (backendPort, dir, allCores, frontend) =>
+        startHaproxy(tools.haproxy ?? '', backendPort, dir, allCores, frontend),
     },
     {
       name: 'nginx',
@@ -111,8 +130,8 @@ export function listContenders(tools: Tools): Contender[] {
       description: 'switchyard, Node engine',
       unavailable: switchyard.unavailable,
       allCores: switchyard.help.includes('--workers'),
-      start: (backendPort, _dir, allCores) =>
-        startSwitchyard('switchyard-node', backendPort, base, allCores),
+      start: (backendPort, dir, allCores, frontend) =>
+        startSwitchyard('switchyard-node', backendPort, base, allCores, frontend, dir),
     },
   ];
   // Later engines and modes join only once the CLI offers them, so this file needs no edit
@@ -123,8 +142,15 @@ export function listContenders(tools: Tools): Contender[] {
       description: 'switchyard, Bun engine',
       unavailable: switchyard.unavailable,
       allCores: switchyard.help.includes('--workers'),
-      start: (backendPort, _dir, allCores) =>
-        startSwitchyard('switchyard-bun', backendPort, [...base, '--engine', 'bun'], allCores),
+      start: (backendPort, dir, allCores, frontend) =>
+        startSwitchyard(
+          'switchyard-bun',
+          backendPort,
+          [...base, '--engine', 'bun'],
+          allCores,
+          frontend,
+          dir,
+        ),
     });
   }
   if (switchyard.help.includes('--workers')) {
@@ -170,8 +196,18 @@ async function startHaproxy(
   backendPort: number,
   dir: string,
   allCores?: boolean,
+  frontend: Frontend = PLAIN,
 ): Promise<ListeningProxy> {
   const port = await freePort();
+  // TLS keeps HAProxy's defaults (session cache, tickets, TLSv1.2 minimum), as switchyard keeps
+  // node:tls's; the clients never resume, so every handshake is a full one on both.
+  const bind =
+    frontend.kind === 'proxy-v2'
+      ? ' accept-proxy'
+      : frontend.kind === 'tls'
+        ? ` ssl crt ${frontend.cert.combined}`
+        : '';
+  const send = frontend.kind === 'proxy-v2' ? ' send-proxy-v2' : '';
   const cfg = join(dir, `haproxy-${port}.cfg`);
   writeFileSync(
     cfg,
@@ -186,12 +222,12 @@ defaults
   timeout server 1h
 
 frontend bench
-  bind 127.0.0.1:${port}
+  bind 127.0.0.1:${port}${bind}
   maxconn ${MAX_CONNECTIONS}
   default_backend origin
 
 backend origin
-  server origin 127.0.0.1:${backendPort}
+  server origin 127.0.0.1:${backendPort}${send}
 `,
   );
   // -db: foreground, no daemon, so the harness owns the process and sees it exit.
@@ -234,10 +270,16 @@ async function startSwitchyard(
   backendPort: number,
   extra: string[],
   allCores?: boolean,
+  frontend: Frontend = PLAIN,
+  dir = '',
 ): Promise<ListeningProxy> {
   const port = await freePort();
-  const args = ['--listen', `127.0.0.1:${port}`, '--backend', `127.0.0.1:${backendPort}`];
-  args.push('--log-level', 'warn', '--max-connections', String(MAX_CONNECTIONS), ...extra);
+  const args =
+    frontend.kind === 'plain'
+      ? ['--listen', `127.0.0.1:${port}`, '--backend', `127.0.0.1:${backendPort}`]
+      : ['--config', writeSwitchyardConfig(name, port, backendPort, frontend, dir)];
+  if (frontend.kind === 'plain') args.push('--max-connections', String(MAX_CONNECTIONS));
+  args.push('--log-level', 'warn', ...extra);
   if (allCores) args.push('--workers', '2');
   const cpus = cpusOf(allCores);
   // GC pauses are printed (a line per collection, a few per second under load: noise well under
@@ -250,6 +292,42 @@ async function startSwitchyard(
     if (!extra.includes('bun') || !existsSync(BUN)) throw err;
     return startChild(name, port, BUN, [SWITCHYARD, ...args], cpus, TRACE_GC_ENV);
   }
+}
+
+/**
+ * A config file for a frontend the command line cannot describe: the shorthand's one frontend
+ * and one server, plus the PROXY protocol on both sides or TLS termination.
+ */
+export function switchyardConfig(port: number, backendPort: number, frontend: Frontend): string {
+  const frontendExtra =
+    frontend.kind === 'proxy-v2'
+      ? '\n    proxyProtocol: { accept: v2 }'
+      : frontend.kind === 'tls'
+        ? `\n    tls: { certificates: [{ cert: ${frontend.cert.cert}, key: ${frontend.cert.key} }] }`
+        : '';
+  const send = frontend.kind === 'proxy-v2' ? ', sendProxy: v2' : '';
+  return `frontends:
+  - name: bench
+    listen: 127.0.0.1:${port}
+    backend: origin
+    maxConnections: ${MAX_CONNECTIONS}${frontendExtra}
+backends:
+  - name: origin
+    servers:
+      - { name: origin, address: 127.0.0.1:${backendPort}${send} }
+`;
+}
+
+function writeSwitchyardConfig(
+  name: string,
+  port: number,
+  backendPort: number,
+  frontend: Frontend,
+  dir: string,
+): string {
+  const file = join(dir, `${name}-${port}.yaml`);
+  writeFileSync(file, switchyardConfig(port, backendPort, frontend));
+  return file;
 }
 
 async function startChild(

@@ -6,6 +6,14 @@
  *   node bench/http-load.ts open   PORT PATH CONNECTIONS SECONDS RATE
  *   node bench/http-load.ts closed PORT PATH CONNECTIONS SECONDS
  *
+ * Flags after the positional arguments:
+ *   --tls             speak TLS to the proxy (no certificate check, no session resumption:
+ *                     every connection is a full handshake)
+ *   --proxy-v2        send a PROXY protocol v2 header (proxy-header.ts) before the first request
+ *                     of each connection, in the same write
+ *   --new-connection  closed loop only: every request on a new connection (`Connection: close`);
+ *                     its latency counts from the connect, handshake included
+ *
  * open: requests are due at fixed times (RATE per second over the run); each is sent on a free
  * connection at or after its due time, and its latency is counted from the due time, not from
  * when it was sent. A stalled proxy therefore shows as the latency of every request that should
@@ -18,9 +26,14 @@
  * requests per connection over the window give the fairness figure.
  */
 import net from 'node:net';
+import tls from 'node:tls';
+import { TLS_GROUP } from './certs.ts';
+import { proxyV2Header } from './proxy-header.ts';
 
 interface Conn {
   socket: net.Socket;
+  /** The PROXY header still to send before the next request (the first one of a connection). */
+  preamble: Buffer | null;
   index: number;
   /** Due time (ms, performance.now) of the request in flight; -1 when free. */
   due: number;
@@ -30,12 +43,26 @@ interface Conn {
   done: number;
 }
 
-const [mode, portArg, path, connsArg, secondsArg, rateArg] = process.argv.slice(2);
+const FLAGS = ['--tls', '--proxy-v2', '--new-connection'];
+const argv = process.argv.slice(2);
+const flags = new Set(argv.filter((a) => a.startsWith('--')));
+const unknownFlag = [...flags].find((f) => !FLAGS.includes(f));
+if (unknownFlag) throw new Error(`http-load: unknown flag ${unknownFlag}`);
+const [mode, portArg, path, connsArg, secondsArg, rateArg] = argv.filter(
+  (a) => !a.startsWith('--'),
+);
+const useTls = flags.has('--tls');
+const proxyV2 = flags.has('--proxy-v2');
+const newConnection = flags.has('--new-connection');
+if (newConnection && mode !== 'closed')
+  throw new Error('http-load: --new-connection is closed loop');
 const port = Number(portArg);
 const connections = Number(connsArg);
 const seconds = Number(secondsArg);
 const rate = Number(rateArg ?? 0);
-const request = Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+const request = Buffer.from(
+  `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${newConnection ? 'Connection: close\r\n' : ''}\r\n`,
+);
 
 const latencies: number[] = [];
 let errors = 0;
@@ -48,7 +75,13 @@ function send(c: Conn, due: number): void {
   c.due = due;
   c.bodyLeft = -1;
   c.head = '';
-  c.socket.write(request);
+  if (c.preamble) {
+    // Header and request in one write, as a balancer in front would send them.
+    c.socket.write(Buffer.concat([c.preamble, request]));
+    c.preamble = null;
+  } else {
+    c.socket.write(request);
+  }
 }
 
 function answered(c: Conn): void {
@@ -58,6 +91,17 @@ function answered(c: Conn): void {
     c.done++;
   }
   c.due = -1;
+  if (newConnection) {
+    // The next request's clock starts before its connect: the handshake is part of its latency.
+    c.socket.destroy();
+    dial(c).then(
+      () => send(c, now),
+      () => {
+        if (measuring) errors++;
+      },
+    );
+    return;
+  }
   if (mode === 'closed') {
     send(c, now);
     return;
@@ -91,14 +135,47 @@ function onData(c: Conn, chunk: Buffer): void {
 }
 
 function open(index: number): Promise<Conn> {
+  const c: Conn = {
+    socket: null as unknown as net.Socket,
+    preamble: null,
+    index,
+    due: -1,
+    bodyLeft: -1,
+    head: '',
+    done: 0,
+  };
+  return dial(c).then(() => c);
+}
+
+/** Connects c.socket afresh (TLS with --tls); resolves once it is ready for a request. */
+function dial(c: Conn): Promise<void> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
-    const c: Conn = { socket, index, due: -1, bodyLeft: -1, head: '', done: 0 };
-    socket.once('connect', () => resolve(c));
+    const socket = useTls
+      ? tls
+          .connect({ port, host: '127.0.0.1', rejectUnauthorized: false, ecdhCurve: TLS_GROUP })
+          .setNoDelay(true)
+      : net.connect({ port, host: '127.0.0.1', noDelay: true });
+    c.socket = socket;
+    c.bodyLeft = -1;
+    c.head = '';
+    socket.once(useTls ? 'secureConnect' : 'connect', () => {
+      c.preamble = proxyV2
+        ? proxyV2Header(
+            socket.localAddress ?? '',
+            socket.localPort ?? 0,
+            socket.remoteAddress ?? '',
+            socket.remotePort ?? 0,
+          )
+        : null;
+      resolve();
+    });
     socket.once('error', reject);
+    socket.on('error', () => {});
     socket.on('data', (chunk: Buffer) => onData(c, chunk));
     socket.on('close', () => {
-      if (measuring) errors++;
+      // A lost connection, except that with --new-connection closing after the answer (when
+      // c.socket is already the next one) is the plan.
+      if (measuring && c.socket === socket && (!newConnection || c.due >= 0)) errors++;
     });
   });
 }
@@ -111,7 +188,6 @@ async function openAll(): Promise<Conn[]> {
     for (let j = i; j < Math.min(connections, i + 200); j++) batch.push(open(j));
     conns.push(...(await Promise.all(batch)));
   }
-  for (const c of conns) c.socket.on('error', () => {});
   return conns;
 }
 

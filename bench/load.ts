@@ -33,6 +33,8 @@ export interface WrkOptions {
   seconds: number;
   /** Send `Connection: close`, so every request is a new TCP connection (churn). */
   close: boolean;
+  /** Speak TLS to the proxy (keep-alive only: wrk resumes TLS sessions when it reconnects). */
+  https?: boolean;
 }
 
 /** Runs wrk; throws with wrk's own words when it produced no result. */
@@ -40,7 +42,7 @@ export async function runWrk(o: WrkOptions): Promise<LoadResult> {
   const args = ['-t1', `-c${o.connections}`, `-d${o.seconds}s`, '--timeout', '5s'];
   args.push('-s', WRK_SCRIPT);
   if (o.close) args.push('-H', 'Connection: close');
-  args.push(`http://127.0.0.1:${o.port}${o.path}`);
+  args.push(`${o.https ? 'https' : 'http'}://127.0.0.1:${o.port}${o.path}`);
   const r = await runPinned(LOAD_CPU, o.wrk, args, (o.seconds + 15) * 1000);
   const line = /^WRK_JSON (.*)$/m.exec(r.stdout)?.[1];
   if (!line) {
@@ -116,6 +118,12 @@ export interface HttpLoadOptions {
   rate: number;
   /** CPUs the client runs on (the load CPU; both for the all-cores scenario). */
   cpus?: number | string;
+  /** TLS to the proxy, never resumed: each connection is a full handshake. */
+  tls?: boolean;
+  /** A PROXY protocol v2 header first on each connection. */
+  proxyV2?: boolean;
+  /** Closed loop only: a new connection per request. */
+  newConnection?: boolean;
 }
 
 /** Runs bench/http-load.ts; see there for what open and closed loop measure. */
@@ -123,6 +131,9 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<LoadResult> {
   const args = [HTTP_LOAD, o.rate > 0 ? 'open' : 'closed', String(o.port), o.path];
   args.push(String(o.connections), String(o.seconds));
   if (o.rate > 0) args.push(String(Math.round(o.rate)));
+  if (o.tls) args.push('--tls');
+  if (o.proxyV2) args.push('--proxy-v2');
+  if (o.newConnection) args.push('--new-connection');
   // Opening 8,000 connections takes a few seconds before the measured window starts.
   const timeout = (o.seconds + 30 + o.connections / 500) * 1000;
   const r = await runPinned(o.cpus ?? LOAD_CPU, process.execPath, args, timeout);

@@ -5,7 +5,7 @@
 import { type ChartGroup, renderChart } from './chart.ts';
 import { BASELINE, type Contender, DIRECT } from './contenders.ts';
 import type { Machine } from './machine.ts';
-import type { IdleRow, LoadRow, ScenarioSummary } from './summary.ts';
+import type { IdleRow, LoadRow, OverheadRow, ScenarioSummary } from './summary.ts';
 
 /** Busy percentage of each CPU, and the busiest processes, before the benchmark started. */
 export interface Background {
@@ -35,6 +35,10 @@ export interface RunInfo {
 export interface Results {
   info: RunInfo;
   scenarios: ScenarioSummary[];
+  /** The PROXY protocol's cost over plain, per proxy; empty unless pp-plain and pp-v2 ran. */
+  overheads?: OverheadRow[];
+  /** What the run observed that the tables do not show (the TLS each proxy negotiated). */
+  notes?: string[];
   /** Null when the idle scenario was not run. */
   idle: IdleRow[] | null;
   /** Why the idle scenario has no rows, when it was asked for but could not run. */
@@ -92,6 +96,15 @@ export function markdownOf(r: Results, chartFile: string): string {
     out.push(`## ${s.scenario.title}`, '', `${s.scenario.how}.`, '');
     out.push(...loadTable(s), '');
   }
+  if (r.overheads?.length) {
+    out.push('## PROXY protocol: cost over plain', '');
+    out.push(
+      'Proxy CPU per request through a PROXY protocol frontend (pp-v2: header parsed from the ' +
+        'client, header sent to the server) over the same without (pp-plain), paired by round.',
+      '',
+    );
+    out.push(...overheadTable(r.overheads), '');
+  }
   if (r.idle || r.idleFailure) {
     out.push(`## ${i.idleConnections.toLocaleString('en-US')} idle connections`, '');
     out.push(
@@ -126,6 +139,7 @@ export function markdownOf(r: Results, chartFile: string): string {
   out.push(
     `- Every proxy: one thread or process, room for 9,000 clients, 16 KiB buffers, no access logs.`,
   );
+  for (const note of r.notes ?? []) out.push(`- ${note}`);
   out.push(`- Run took ${Math.round(i.elapsedSeconds)} s.`);
   out.push('', '| contender | what | status |', '| --- | --- | --- |');
   for (const c of i.contenders) {
@@ -286,6 +300,19 @@ function extraCell(v: number | null, format: 'us' | 'ms' | 'ratio' | 'number'): 
   if (format === 'ms') return `${v.toFixed(2)} ms`;
   if (format === 'ratio') return v.toFixed(2);
   return v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(2);
+}
+
+function overheadTable(rows: OverheadRow[]): string[] {
+  const head = ['proxy', 'CPU/request plain', 'CPU/request PROXY v2', 'PROXY/plain (min–max)'];
+  const lines = [row(head), row(['---', ...head.slice(1).map(() => '---:')])];
+  for (const x of rows) {
+    const ratio =
+      x.ratio === null
+        ? `n/a${x.failure ? `: ${cell(x.failure)}` : ''}`
+        : `${x.ratio.toFixed(2)} (${x.ratioMin?.toFixed(2)}–${x.ratioMax?.toFixed(2)})`;
+    lines.push(row([x.name, us(x.withoutUs), us(x.withUs), ratio]));
+  }
+  return lines;
 }
 
 function idleTable(rows: IdleRow[]): string[] {

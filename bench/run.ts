@@ -17,7 +17,15 @@ import {
   startRedis,
   startSink,
 } from './backends.ts';
-import { BASELINE, type Contender, DIRECT, listContenders } from './contenders.ts';
+import { type CertFiles, describeNegotiated, type KeyType, makeCert, probeTls } from './certs.ts';
+import {
+  BASELINE,
+  type Contender,
+  DIRECT,
+  type Frontend,
+  listContenders,
+  PLAIN,
+} from './contenders.ts';
 import { measureIdle } from './idle.ts';
 import { ensureTools, type Tools } from './install.ts';
 import { cpuSlug, describeMachine } from './machine.ts';
@@ -26,11 +34,18 @@ import { installCleanup, LOAD_CPU, PROXY_CPU, pinSelf, sleep, stopAll, stopChild
 import { updateReadme } from './readme-table.ts';
 import { type Background, chartOf, markdownOf, type Results } from './report.ts';
 import { type ContenderRuns, inCore, runScenario, type Started } from './rounds.ts';
-import { type BackendKind, type GroupContext, SCENARIOS, type Scenario } from './scenarios.ts';
+import {
+  type BackendKind,
+  type FrontendKind,
+  type GroupContext,
+  SCENARIOS,
+  type Scenario,
+} from './scenarios.ts';
 import {
   type IdleRuns,
   type ScenarioSummary,
   summarizeIdle,
+  summarizeOverhead,
   summarizeScenario,
 } from './summary.ts';
 
@@ -51,9 +66,20 @@ interface Options {
 }
 
 const ALL_SCENARIOS = [...SCENARIOS.map((s) => s.id), 'idle'];
-/** --quick leaves out the newer scenarios' variants (they still run when named). */
+/** Names that stand for several scenarios in --scenarios. */
+const SCENARIO_SETS: Record<string, string[]> = {
+  pp: ['pp-plain', 'pp-v2'],
+  tls: SCENARIOS.filter((s) => s.backend === 'tls').map((s) => s.id),
+};
+/**
+ * --quick leaves out the newer scenarios' variants (they still run when named), and the PROXY
+ * protocol and TLS groups, which restart the proxies per frontend: `--quick --scenarios pp,tls`.
+ */
 const QUICK_SCENARIOS = ALL_SCENARIOS.filter(
-  (id) => !['latency-25', 'latency-75', 'conns-8000', 'pgbench-tpcb'].includes(id),
+  (id) =>
+    !['latency-25', 'latency-75', 'conns-8000', 'pgbench-tpcb'].includes(id) &&
+    !SCENARIO_SETS.pp?.includes(id) &&
+    !SCENARIO_SETS.tls?.includes(id),
 );
 /** Length of one run of a newer scenario under --quick, which must stay under 3 minutes. */
 const QUICK_CORE_SECONDS = 1;
@@ -62,7 +88,10 @@ const USAGE = `Usage: npm run bench -- [--quick] [--only NAME,...] [--scenarios 
 
   --quick          smoke check, under 3 minutes: 1 round of 2 s, 1,000 idle connections
   --only NAMES     contenders to run (HAProxy, the baseline, always runs)
-  --scenarios IDS  any of ${ALL_SCENARIOS.join(', ')} (default: all)
+  --scenarios IDS  any of ${ALL_SCENARIOS.join(', ')} (default: all),
+                   or ${Object.entries(SCENARIO_SETS)
+                     .map(([k, v]) => `${k} (${v.join(', ')})`)
+                     .join(', ')}
   --rounds N       rounds per scenario (default 5, quick 1)
   --seconds S      length of one measured run (default 5, quick 2)`;
 
@@ -85,7 +114,8 @@ function parseOptions(argv: string[]): Options {
   }
   const quick = values.quick === true;
   const list = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()) : null);
-  const scenarios = list(values.scenarios) ?? (quick ? QUICK_SCENARIOS : ALL_SCENARIOS);
+  const named = list(values.scenarios)?.flatMap((id) => SCENARIO_SETS[id] ?? [id]);
+  const scenarios = named ?? (quick ? QUICK_SCENARIOS : ALL_SCENARIOS);
   const unknown = scenarios.filter((s) => !ALL_SCENARIOS.includes(s));
   if (unknown.length) throw new Error(`--scenarios: unknown ${unknown.join(', ')}`);
   const positive = (v: string | undefined, name: string, fallback: number) => {
@@ -153,11 +183,17 @@ async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmp, 'run-'));
 
   const summaries: ScenarioSummary[] = [];
-  for (const kind of ['origin', 'redis', 'iperf', 'postgres', 'cores'] as const) {
+  const notes: string[] = [];
+  let overheads: Results['overheads'] = [];
+  const kinds = ['origin', 'redis', 'iperf', 'postgres', 'cores', 'proxy', 'tls'] as const;
+  for (const kind of kinds) {
     const scenarios = SCENARIOS.filter((s) => s.backend === kind && o.scenarios.includes(s.id));
     if (scenarios.length === 0) continue;
-    const runs = await runGroup(kind, scenarios, contenders, tools, dir, o);
+    const runs = await runGroup(kind, scenarios, contenders, tools, dir, o, notes);
     for (const s of scenarios) summaries.push(summarizeScenario(s, runs.get(s.id) ?? []));
+    const plain = runs.get('pp-plain');
+    const pp = runs.get('pp-v2');
+    if (plain && pp) overheads = summarizeOverhead(plain, pp);
   }
 
   let idle: IdleRuns[] | null = null;
@@ -189,6 +225,8 @@ async function main(): Promise<number> {
       contenders,
     },
     scenarios: summaries,
+    overheads,
+    notes,
     idle: idle ? summarizeIdle(idle) : null,
     idleFailure,
   };
@@ -196,7 +234,11 @@ async function main(): Promise<number> {
   return 0;
 }
 
-/** Starts one backend and every contender in front of it, and runs its scenarios. */
+/**
+ * Starts one backend and every contender in front of it, and runs its scenarios; the contenders
+ * are started again whenever the next scenario's clients speak another frontend (PROXY, TLS).
+ * What was seen of the TLS handshakes goes to `notes`, for the report.
+ */
 async function runGroup(
   kind: BackendKind,
   scenarios: Scenario[],
@@ -204,6 +246,7 @@ async function runGroup(
   tools: Tools,
   dir: string,
   o: Options,
+  notes: string[],
 ): Promise<Map<string, ContenderRuns[]>> {
   const out = new Map<string, ContenderRuns[]>();
   const naAll = (why: string) => {
@@ -218,7 +261,7 @@ async function runGroup(
   };
   let backend: BackendServer;
   try {
-    if (kind === 'origin' || kind === 'cores') {
+    if (kind === 'origin' || kind === 'cores' || kind === 'proxy' || kind === 'tls') {
       if (!tools.nginx) return naAll(`no nginx origin: ${tools.missing.nginx}`);
       backend = await startOrigin(tools.nginx, dir);
     } else if (kind === 'redis') {
@@ -237,26 +280,37 @@ async function runGroup(
     return naAll(`backend failed to start: ${(err as Error).message}`);
   }
   log(`${kind} backend on 127.0.0.1:${backend.port}`);
-  const started: Started[] = [];
+  let started: Started[] = [];
+  let current: FrontendKind | null = null;
   // Groups of only the newer scenarios start only the contenders those run; the all-cores group
   // starts each in its two-thread form.
   const allCores = kind === 'cores';
   const onlyCore = scenarios.every((s) => s.core);
   const group: GroupContext = { baselinePort: null };
-  try {
+  const certs = new Map<KeyType, CertFiles>();
+  const stopStarted = async () => {
+    for (const s of started) if (s.running?.child) await stopChild(s.running.child);
+    started = [];
+  };
+  const startAll = async (frontendKind: FrontendKind) => {
+    const frontend = await frontendOf(frontendKind, certs, dir);
+    // The PROXY protocol frontends send their header to the origin's port that expects one.
+    const port = frontend.kind === 'proxy-v2' ? (backend.proxyPort ?? 0) : backend.port;
     for (const c of contenders) {
       if (onlyCore && !inCore(c.name)) continue;
       if (allCores && c.name !== DIRECT && !c.allCores) continue;
+      // Without a proxy nothing terminates TLS: direct has no row there.
+      if (frontend.kind === 'tls' && c.name === DIRECT) continue;
       if (c.unavailable) {
         started.push({ contender: c, running: null, failure: c.unavailable });
         continue;
       }
       try {
-        const running = await c.start(backend.port, dir, allCores);
+        const running = await c.start(port, dir, allCores, frontend);
         started.push({ contender: c, running, failure: null });
         if (c.name === BASELINE) group.baselinePort = running.port;
         log(
-          `started ${c.name} on 127.0.0.1:${running.port}${running.child ? ` (pid ${running.child.pid})` : ''}`,
+          `started ${c.name} (${frontendKind}) on 127.0.0.1:${running.port}${running.child ? ` (pid ${running.child.pid})` : ''}`,
         );
       } catch (err) {
         started.push({
@@ -267,7 +321,17 @@ async function runGroup(
         log(`${c.name} failed to start: ${(err as Error).message}`);
       }
     }
+    if (frontend.kind === 'tls') await checkTls(frontendKind, started, notes);
+  };
+  try {
     for (const s of scenarios) {
+      const frontendKind = s.frontend ?? 'plain';
+      if (frontendKind !== current) {
+        await stopStarted();
+        group.baselinePort = null;
+        await startAll(frontendKind);
+        current = frontendKind;
+      }
       const tool = tools[s.tool];
       if (!tool) {
         const why = `${s.tool} missing: ${tools.missing[s.tool]}`;
@@ -294,10 +358,55 @@ async function runGroup(
       );
     }
   } finally {
-    for (const s of started) if (s.running?.child) await stopChild(s.running.child);
+    await stopStarted();
     await stopChild(backend.child);
   }
   return out;
+}
+
+/** The Frontend of a scenario, making its certificate the first time one is asked for. */
+async function frontendOf(
+  kind: FrontendKind,
+  certs: Map<KeyType, CertFiles>,
+  dir: string,
+): Promise<Frontend> {
+  if (kind === 'plain') return PLAIN;
+  if (kind === 'proxy-v2') return { kind: 'proxy-v2' };
+  const keyType: KeyType = kind === 'tls-ecdsa' ? 'ecdsa-p256' : 'rsa-2048';
+  let cert = certs.get(keyType);
+  if (!cert) {
+    cert = await makeCert(keyType, dir);
+    certs.set(keyType, cert);
+  }
+  return { kind: 'tls', cert };
+}
+
+/**
+ * Handshakes once with every TLS contender and notes what it served: the comparison is only fair
+ * when all of them negotiate the same protocol, cipher and group with the same certificate. A
+ * contender that cannot handshake is failed here rather than in every round.
+ */
+async function checkTls(kind: FrontendKind, started: Started[], notes: string[]): Promise<void> {
+  const seen = new Map<string, string>();
+  for (const s of started) {
+    if (!s.running || s.failure) continue;
+    try {
+      const line = describeNegotiated(await probeTls(s.running.port));
+      seen.set(s.contender.name, line);
+      log(`  ${s.contender.name} (${kind}): ${line}`);
+    } catch (err) {
+      s.failure = `TLS probe: ${(err as Error).message}`;
+      log(`  ${s.contender.name} (${kind}): ${s.failure}`);
+    }
+  }
+  const distinct = new Set(seen.values());
+  if (distinct.size === 1) {
+    notes.push(`${kind}: every proxy served ${[...distinct][0]}.`);
+  } else {
+    const each = [...seen].map(([name, line]) => `${name} ${line}`).join('; ');
+    notes.push(`${kind}: **the proxies did not negotiate alike**: ${each}.`);
+    log(`warning: ${kind}: the proxies did not negotiate alike`);
+  }
 }
 
 /** The idle scenario: each round starts every proxy afresh in front of one sink. */

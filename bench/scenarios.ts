@@ -12,8 +12,17 @@ import {
 } from './load.ts';
 import { LOAD_CPU, PROXY_CPU } from './proc.ts';
 
-/** What the scenarios run against; `cores` is the origin with every proxy on both CPUs. */
-export type BackendKind = 'origin' | 'redis' | 'iperf' | 'postgres' | 'cores';
+/**
+ * What the scenarios run against; `cores` is the origin with every proxy on both CPUs; `proxy`
+ * and `tls` are the origin again, with proxies whose clients speak PROXY protocol or TLS.
+ */
+export type BackendKind = 'origin' | 'redis' | 'iperf' | 'postgres' | 'cores' | 'proxy' | 'tls';
+/**
+ * What a scenario's clients speak to the proxy (Frontend in contenders.ts): a group restarts its
+ * proxies when the next scenario needs another. `tls-ecdsa` and `tls-rsa` terminate with an
+ * ECDSA P-256 or an RSA 2048 certificate.
+ */
+export type FrontendKind = 'plain' | 'proxy-v2' | 'tls-ecdsa' | 'tls-rsa';
 export type ScenarioId =
   | 'small'
   | 'bulk'
@@ -28,7 +37,13 @@ export type ScenarioId =
   | 'iperf3-down'
   | 'pgbench-select'
   | 'pgbench-tpcb'
-  | 'cores';
+  | 'cores'
+  | 'pp-plain'
+  | 'pp-v2'
+  | 'tls-handshake-ecdsa'
+  | 'tls-small'
+  | 'tls-bulk'
+  | 'tls-handshake-rsa';
 
 /** What a scenario keeps per contender between runs (the redis run size, calibrated). */
 export interface ContenderState {
@@ -74,6 +89,8 @@ export interface Scenario {
   tail?: boolean;
   /** Only direct, HAProxy and switchyard run it: the newer scenarios, kept short. */
   core?: boolean;
+  /** What its clients speak to the proxy; plain when left out. */
+  frontend?: FrontendKind;
 }
 
 const TAIL_EXTRAS: Extra[] = [
@@ -95,6 +112,123 @@ const REDIS_CONNECTIONS = 50;
 const REDIS_PIPELINE = 16;
 /** SET and GET requests of a calibration run: well under a second through any proxy here. */
 const REDIS_CALIBRATION = 100_000;
+
+/** Clients of the PROXY protocol and TLS keep-alive scenarios, and concurrent handshakes. */
+const PP_CONNECTIONS = 50;
+
+/**
+ * The PROXY protocol pair: the same client (http-load, closed loop, keep-alive) against the same
+ * origin, without and with a v2 header on each connection, so that the cost of the header on
+ * both sides (parse it from the client, send one to the server) is the only difference.
+ */
+const PROXY_SCENARIOS: Scenario[] = (['pp-plain', 'pp-v2'] as const).map(
+  (id): Scenario => ({
+    id,
+    title:
+      id === 'pp-plain'
+        ? 'small requests, plain (the PROXY protocol pair)'
+        : 'small requests through a PROXY protocol frontend',
+    how:
+      `http-load closed loop, ${PP_CONNECTIONS} keep-alive connections, GET of 12 bytes` +
+      (id === 'pp-v2'
+        ? '; each connection begins with a PROXY v2 header (HAProxy `accept-proxy`, switchyard ' +
+          '`proxyProtocol: {accept: v2}`), and the proxy sends one on to an nginx port with ' +
+          '`proxy_protocol` (`send-proxy-v2`, `sendProxy: v2`)'
+        : ', no header: the baseline of pp-v2, same client'),
+    backend: 'proxy',
+    unit: 'request',
+    tool: 'node',
+    core: true,
+    frontend: id === 'pp-v2' ? 'proxy-v2' : 'plain',
+    run: (_tools, port, seconds) =>
+      runHttpLoad({
+        port,
+        path: '/small',
+        connections: PP_CONNECTIONS,
+        seconds,
+        rate: 0,
+        proxyV2: id === 'pp-v2',
+      }),
+  }),
+);
+
+/** A TLS handshake scenario: a new connection, never resumed, per request. */
+function handshakeScenario(frontend: 'tls-ecdsa' | 'tls-rsa'): Scenario {
+  const key = frontend === 'tls-ecdsa' ? 'ECDSA P-256' : 'RSA 2048';
+  return {
+    id: frontend === 'tls-ecdsa' ? 'tls-handshake-ecdsa' : 'tls-handshake-rsa',
+    title: `TLS handshakes, ${key}`,
+    how:
+      `http-load closed loop, ${PP_CONNECTIONS} clients, each request on a new TLS connection ` +
+      `(full handshake: the client offers no session) with a ${key} certificate, then a GET ` +
+      'of 12 bytes with `Connection: close`; the proxy also opens a plain connection to the origin',
+    backend: 'tls',
+    unit: 'handshake',
+    tool: 'node',
+    core: true,
+    frontend,
+    run: (_tools, port, seconds) =>
+      runHttpLoad({
+        port,
+        path: '/small',
+        connections: PP_CONNECTIONS,
+        seconds,
+        rate: 0,
+        tls: true,
+        newConnection: true,
+      }),
+  };
+}
+
+/**
+ * The TLS scenarios, in the order they run: the ECDSA ones first so the proxies restart once.
+ * The keep-alive ones use wrk (which resumes sessions when it reconnects: harmless here, where it
+ * connects once).
+ */
+const TLS_SCENARIOS: Scenario[] = [
+  handshakeScenario('tls-ecdsa'),
+  {
+    id: 'tls-small',
+    title: 'TLS small keep-alive requests',
+    how: `wrk -t1 -c${PP_CONNECTIONS} over TLS (ECDSA P-256), GET of a 12-byte body, keep-alive`,
+    backend: 'tls',
+    unit: 'request',
+    tool: 'wrk',
+    core: true,
+    frontend: 'tls-ecdsa',
+    run: (tools, port, seconds) =>
+      runWrk({
+        wrk: tools.wrk ?? '',
+        port,
+        path: '/small',
+        connections: PP_CONNECTIONS,
+        seconds,
+        close: false,
+        https: true,
+      }),
+  },
+  {
+    id: 'tls-bulk',
+    title: 'TLS 1 MiB transfers',
+    how: `wrk -t1 -c${BULK_CONNECTIONS} over TLS (ECDSA P-256), GET of a 1 MiB body, keep-alive`,
+    backend: 'tls',
+    unit: 'MiB',
+    tool: 'wrk',
+    core: true,
+    frontend: 'tls-ecdsa',
+    run: (tools, port, seconds) =>
+      runWrk({
+        wrk: tools.wrk ?? '',
+        port,
+        path: '/bulk',
+        connections: BULK_CONNECTIONS,
+        seconds,
+        close: false,
+        https: true,
+      }),
+  },
+  handshakeScenario('tls-rsa'),
+];
 
 export const SCENARIOS: readonly Scenario[] = [
   {
@@ -259,6 +393,8 @@ export const SCENARIOS: readonly Scenario[] = [
         cpus: `${LOAD_CPU},${PROXY_CPU}`,
       }),
   },
+  ...PROXY_SCENARIOS,
+  ...TLS_SCENARIOS,
 ];
 
 /** HAProxy's closed-loop rate with http-load, measured the first time a group asks. */

@@ -93,6 +93,60 @@ export function summarizeScenario(scenario: Scenario, runs: ContenderRuns[]): Sc
   return { scenario, rows };
 }
 
+/**
+ * What a feature costs one proxy: its CPU per unit in the scenario with the feature over the
+ * same in the scenario without (PROXY protocol: pp-v2 over pp-plain).
+ */
+export interface OverheadRow {
+  name: string;
+  failure: string | null;
+  /** Median CPU per unit without and with the feature, in microseconds. */
+  withoutUs: number | null;
+  withUs: number | null;
+  /** Median, lowest and highest over the rounds of with / without, paired by round. */
+  ratio: number | null;
+  ratioMin: number | null;
+  ratioMax: number | null;
+  rounds: number;
+}
+
+/**
+ * Pairs round k of `without` with round k of `variant` for each proxy (direct has no CPU and no
+ * row): the two runs are one scenario apart, closer in time than the medians of the two.
+ */
+export function summarizeOverhead(
+  without: ContenderRuns[],
+  variant: ContenderRuns[],
+): OverheadRow[] {
+  const rows: OverheadRow[] = [];
+  for (const w of without) {
+    if (w.name === DIRECT) continue;
+    const v = variant.find((r) => r.name === w.name);
+    const before = new Map<number, number>();
+    for (const s of w.samples) {
+      const cost = costPerUnit(s);
+      if (cost !== null) before.set(s.round, cost);
+    }
+    const ratios: number[] = [];
+    for (const s of v?.samples ?? []) {
+      const cost = costPerUnit(s);
+      const base = before.get(s.round);
+      if (cost !== null && base) ratios.push(cost / base);
+    }
+    rows.push({
+      name: w.name,
+      failure: w.failure ?? v?.failure ?? (v ? null : 'not run with the feature'),
+      withoutUs: median(w.samples.map(costPerUnit)),
+      withUs: median((v?.samples ?? []).map(costPerUnit)),
+      ratio: median(ratios),
+      ratioMin: ratios.length ? Math.min(...ratios) : null,
+      ratioMax: ratios.length ? Math.max(...ratios) : null,
+      rounds: ratios.length,
+    });
+  }
+  return rows;
+}
+
 /** Proxy CPU microseconds per unit of work in one run; null without a proxy. */
 function costPerUnit(s: Sample): number | null {
   if (s.cpuSeconds === null || s.load.requests === 0) return null;

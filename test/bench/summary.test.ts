@@ -3,7 +3,13 @@ import { test } from 'node:test';
 import type { LoadResult } from '../../bench/load.ts';
 import type { ContenderRuns, Sample } from '../../bench/rounds.ts';
 import { SCENARIOS, type Scenario, type ScenarioId } from '../../bench/scenarios.ts';
-import { type IdleRuns, median, summarizeIdle, summarizeScenario } from '../../bench/summary.ts';
+import {
+  type IdleRuns,
+  median,
+  summarizeIdle,
+  summarizeOverhead,
+  summarizeScenario,
+} from '../../bench/summary.ts';
 
 const SECONDS = 5;
 
@@ -273,4 +279,38 @@ test('idle: a baseline of 0 bytes or no baseline gives no ratio; no rounds gives
   );
   // No sample claims imprecision, so none is reported.
   assert.equal(failed?.precise, true);
+});
+
+test('overhead: a proxy with and without a feature, paired by round; direct has no row', () => {
+  // Round 1 of pp-v2 was measured right after round 1 of pp-plain: the ratio is taken there.
+  const rows = summarizeOverhead(
+    [runs('direct', [null, null, null]), runs('haproxy', [10, 12, 11])],
+    [runs('direct', [null, null, null]), runs('haproxy', [11, 15, 11])],
+  );
+  assert.equal(rows.length, 1);
+  const [h] = rows;
+  assert.ok(h);
+  assert.equal(h.name, 'haproxy');
+  near(h.withoutUs, 11, 'plain median');
+  near(h.withUs, 11, 'variant median');
+  near(h.ratio, 1.1, 'median of 1.1, 1.25, 1');
+  near(h.ratioMin, 1, 'lowest');
+  near(h.ratioMax, 1.25, 'highest');
+  assert.equal(h.rounds, 3);
+  assert.equal(h.failure, null);
+});
+
+test('overhead: a round missing on one side is left out; a proxy never run with it says so', () => {
+  const variant = runs('switchyard-node', [20, 30]);
+  variant.samples.shift(); // round 0 failed its retry, say
+  const rows = summarizeOverhead(
+    [runs('switchyard-node', [10, 10]), runs('haproxy', [10, 10])],
+    [variant],
+  );
+  const [sy, h] = rows;
+  assert.ok(sy && h);
+  near(sy.ratio, 3, 'only round 1 pairs');
+  assert.equal(sy.rounds, 1);
+  assert.equal(h.ratio, null);
+  assert.equal(h.failure, 'not run with the feature');
 });
