@@ -9,6 +9,7 @@ import type {
   EngineSocket,
   SocketEvents,
 } from '../engine/engine.ts';
+import { NO_EVENTS } from '../engine/engine.ts';
 import { ErrorCode, SwitchyardError } from '../errors.ts';
 import { LogLimiter } from '../log-limiter.ts';
 import type { ConnectionRow, ProxyStats } from '../stats.ts';
@@ -79,14 +80,7 @@ export interface ConnectionLog {
 }
 
 /** Events of a client turned away in accept(): its socket is closing, nothing more to do. */
-const REJECTED: SocketEvents = {
-  onOpen() {},
-  onData() {},
-  onDrain() {},
-  onEnd() {},
-  onError() {},
-  onClose() {},
-};
+const REJECTED: SocketEvents = NO_EVENTS;
 
 /** The preamble's PROXY header stage, if it has one. */
 function headerOf(preamble: Preamble): ProxyHeaderParser | null {

@@ -19,6 +19,7 @@ import type {
   ListenOptions,
   SocketEvents,
 } from './engine.ts';
+import { NO_EVENTS } from './engine.ts';
 import { connectTls, listenTls } from './tls-socket.ts';
 
 /**
@@ -194,15 +195,6 @@ class ListenContext {
 
 type SocketData = BunEngineSocket | ListenContext;
 type BunSocket = BunTcpSocket<SocketData>;
-
-const NO_EVENTS: SocketEvents = {
-  onOpen() {},
-  onData() {},
-  onDrain() {},
-  onEnd() {},
-  onError() {},
-  onClose() {},
-};
 
 /** A Bun TCP socket behind the EngineSocket contract; it is also that socket's `data`. */
 class BunEngineSocket implements EngineSocket {

@@ -39,6 +39,16 @@ export interface ReadBufferPool {
   release(buf: Buffer): void;
 }
 
+/** Events that go nowhere: a socket whose owner is gone (closed, rejected, abandoned). */
+export const NO_EVENTS: SocketEvents = {
+  onOpen() {},
+  onData() {},
+  onDrain() {},
+  onEnd() {},
+  onError() {},
+  onClose() {},
+};
+
 /** One TCP socket as the core sees it. */
 export interface EngineSocket {
   readonly remoteAddress: string;

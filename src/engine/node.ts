@@ -12,6 +12,7 @@ import type {
   ReadBufferPool,
   SocketEvents,
 } from './engine.ts';
+import { NO_EVENTS } from './engine.ts';
 import { connectTls, listenTls } from './tls-socket.ts';
 
 /**
@@ -261,15 +262,6 @@ function sweep(): void {
     sweepTimer = null;
   }
 }
-
-const NO_EVENTS: SocketEvents = {
-  onOpen() {},
-  onData() {},
-  onDrain() {},
-  onEnd() {},
-  onError() {},
-  onClose() {},
-};
 
 // ─── One socket ───
 

@@ -8,6 +8,7 @@ import type {
   ListenOptions,
   SocketEvents,
 } from './engine.ts';
+import { NO_EVENTS } from './engine.ts';
 
 /**
  * TLS on either engine: `node:tls` sockets behind the EngineSocket contract. Node runs OpenSSL's
@@ -37,15 +38,6 @@ import type {
 const kOwner = Symbol('switchyard.tls.owner');
 
 type OwnedTlsSocket = tls.TLSSocket & { [kOwner]?: TlsEngineSocket };
-
-const NO_EVENTS: SocketEvents = {
-  onOpen() {},
-  onData() {},
-  onDrain() {},
-  onEnd() {},
-  onError() {},
-  onClose() {},
-};
 
 /** A TLSSocket behind the EngineSocket contract. */
 export class TlsEngineSocket implements EngineSocket {
