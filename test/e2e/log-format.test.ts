@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { type TestContext, test } from 'node:test';
@@ -50,6 +51,19 @@ function start(t: TestContext, command: string, args: string[]): ChildProcess {
   return child;
 }
 
+/** SIGKILLs every switchyard process (bin/switchyard.js) whose command line holds `marker`. */
+function killCommandsWith(marker: string): void {
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmdline.includes(BIN) && cmdline.includes(marker)) process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // gone while we looked
+    }
+  }
+}
+
 /** One round trip through the proxy on `port`. */
 async function roundTrip(port: number): Promise<void> {
   const socket = net.connect({ host: '127.0.0.1', port });
@@ -76,6 +90,9 @@ test('on a terminal: short human lines for the process log and the access log', 
     'stdout',
   ].join(' ');
   const child = start(t, 'script', ['-qfec', command, '/dev/null']);
+  // `script` puts the command in a session of its own on the pseudo-terminal, out of reach of
+  // the process-group kill above; the terminal's hang-up is a reload to switchyard, not a stop.
+  t.after(() => killCommandsWith(`127.0.0.1:${backend.port}`));
   const out = lineReader(child.stdout as NodeJS.ReadableStream);
   const first = await out.next();
   const m = HUMAN.exec(first);
