@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { ErrorCode, SwitchyardError } from '../errors.ts';
+import { bindServer } from './bind.ts';
 import type {
   AcceptHandler,
   ConnectOptions,
@@ -68,21 +69,7 @@ export class NodeEngine implements Engine {
       );
     }
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => {
-        reject(listenFailed(options, err));
-      });
-      server.listen(
-        {
-          host: options.host,
-          port: options.port,
-          backlog: options.backlog,
-          reusePort: options.reusePort ?? false,
-          ipv6Only: false,
-        },
-        resolve,
-      );
-    });
+    await bindServer(server, options, (err) => listenFailed(options, err));
     // Errors after a successful bind are accept errors, reported through the handler below.
     server.on('error', () => {});
     // Take over the listening handle's accept callback: each client arrives as a bare TCP handle.

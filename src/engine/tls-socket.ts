@@ -1,6 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { TlsClientMaterial, TlsInfo, TlsServerMaterial } from '../tls.ts';
+import { bindServer } from './bind.ts';
 import type {
   AcceptHandler,
   EngineListener,
@@ -436,19 +437,7 @@ export async function listenTls(
 ): Promise<EngineListener> {
   const listener = new TlsListener(handler, material, readSize);
   const server = listener.server;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err)));
-    server.listen(
-      {
-        host: options.host,
-        port: options.port,
-        backlog: options.backlog,
-        reusePort: options.reusePort ?? false,
-        ipv6Only: false,
-      },
-      resolve,
-    );
-  });
+  await bindServer(server, options, listenError);
   server.on('error', (err: NodeJS.ErrnoException) => handler.acceptError(err.code ?? 'EUNKNOWN'));
   const address = server.address() as net.AddressInfo;
   listener.host = address.address;
