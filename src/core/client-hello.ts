@@ -3,9 +3,9 @@
  * (SNI) without decrypting: the bytes are kept unchanged, to be forwarded to the chosen server,
  * which then speaks TLS with the client end to end.
  *
- * Pure: no sockets, no timers (the caller bounds the time with its handshake timeout). Bounded:
- * at most `maxBytes` are kept; a ClientHello that does not fit is `invalid`. Total: no input
- * throws; anything that is not a well-formed ClientHello is `invalid` with a reason.
+ * `parseClientHello` is pure: no sockets, no timers (the caller bounds the time with its
+ * handshake timeout). Total: no input throws; anything that is not a well-formed ClientHello is
+ * `invalid` with a reason.
  *
  * Wire format (RFC 8446 §4.1.2, §5.1; RFC 6066 §3): TLS records (type 22 = handshake, version
  * 3.x, 16-bit length ≤ 2^14) carry the handshake message, which may span several records:
@@ -13,8 +13,9 @@
  * cipher_suites<2..2^16-2>, compression_methods<1..2^8-1>, extensions<0..2^16-1>; extension 0
  * (server_name) holds a list of (type 0 = host_name, name<1..2^16-1>).
  *
- * `ClientHelloStage` is the same reader as a preamble stage (preamble.ts): it reads the pool
- * buffer the preamble fills, so an SNI-routing frontend holds one buffer per waiting client.
+ * `ClientHelloStage` runs it as a preamble stage (preamble.ts), bounded: it reads the pool buffer
+ * the preamble fills, so an SNI-routing frontend holds one buffer per waiting client, and refuses
+ * a ClientHello not complete within `maxBytes`.
  */
 import { type PreambleStage, STAGE_FAILED, STAGE_NEED_MORE } from './preamble.ts';
 
@@ -27,7 +28,7 @@ export interface HelloDone {
   readonly status: 'done';
   readonly sni: string | null;
 }
-/** Not a TLS ClientHello, or larger than the bound. */
+/** Not a TLS ClientHello. */
 export interface HelloInvalid {
   readonly status: 'invalid';
   readonly reason: string;
@@ -40,31 +41,6 @@ const MAX_RECORD = 16384;
 
 function invalid(reason: string): HelloInvalid {
   return { status: 'invalid', reason };
-}
-
-/** Accumulates the first bytes of a connection until they make a ClientHello. */
-export class ClientHelloReader {
-  /** The bytes read so far (`bytes[0..length)`), to forward unchanged. */
-  readonly bytes: Buffer;
-  length = 0;
-  private result: HelloResult = MORE;
-
-  constructor(maxBytes: number) {
-    this.bytes = Buffer.allocUnsafe(maxBytes);
-  }
-
-  /** Takes `data[0..n)`; returns the verdict so far. After `done` or `invalid` it stays. */
-  push(data: Buffer, n: number): HelloResult {
-    if (this.result.status !== 'more') return this.result;
-    if (this.length + n > this.bytes.length) {
-      this.result = invalid(`no ClientHello within ${this.bytes.length} bytes`);
-      return this.result;
-    }
-    data.copy(this.bytes, this.length, 0, n);
-    this.length += n;
-    this.result = parseClientHello(this.bytes, this.length);
-    return this.result;
-  }
 }
 
 /**
@@ -188,7 +164,9 @@ export class ClientHelloStage implements PreambleStage {
 
   parse(buf: Uint8Array, start: number, end: number): number {
     const bytes = buf as Buffer; // the preamble's pool buffer
-    const length = end - start;
+    // Only the first maxBytes count: a longer ClientHello is refused whether it came in one read
+    // or in many (the buffer may be larger than the bound).
+    const length = Math.min(end - start, this.maxBytes);
     const r = parseClientHello(start === 0 ? bytes : bytes.subarray(start, end), length);
     if (r.status === 'done') {
       this.sni = r.sni;
