@@ -4,7 +4,8 @@
  *
  * Every second it reads /api/stats, /api/history (the admin server's ring of the last five
  * minutes, history.ts) and one page of /api/connections (at most 200 rows, filtered and sorted
- * by the server), and updates what it drew: the charts get new data (never new charts unless
+ * by the server, each with its SNI and, where the proxy terminated TLS, the version and ALPN, the
+ * cipher on hover), and updates what it drew: the charts get new data (never new charts unless
  * the servers change), the connection rows are reused. So a page left open for hours holds the
  * same few objects, whatever the number of connections.
  *
@@ -125,7 +126,7 @@ export const STATS_PAGE = `<!doctype html>
 </div>
 <table id="connections"><thead><tr>
   <th>id</th><th class="name">client</th><th class="name">frontend</th><th class="name">server</th>
-  <th class="name">state</th><th>bytes in</th><th>bytes out</th><th>age</th><th class="name">blocked</th><th></th>
+  <th class="name">SNI</th><th class="name">TLS</th><th class="name">state</th><th>bytes in</th><th>bytes out</th><th>age</th><th class="name">blocked</th><th></th>
 </tr></thead><tbody></tbody></table>
 
 <script src="/assets/uplot.js"></script>
@@ -321,7 +322,9 @@ export const STATS_PAGE = `<!doctype html>
     let tr = rowPool[i];
     if (tr) return tr;
     tr = document.createElement('tr');
-    for (let k = 0; k < 9; k++) cell(tr, '', k === 0 || k >= 5 && k <= 7 ? 'num' : 'name');
+    for (let k = 0; k < 11; k++) cell(tr, '', k === 0 || k >= 7 && k <= 9 ? 'num' : 'name');
+    tr.children[4].dataset.field = 'sni';
+    tr.children[5].dataset.field = 'tls';
     const td = document.createElement('td');
     const b = document.createElement('button');
     b.className = 'close'; b.textContent = 'close'; b.title = 'close this connection (reason: killed)';
@@ -337,9 +340,15 @@ export const STATS_PAGE = `<!doctype html>
       tr.dataset.id = c.id;
       const td = tr.children;
       td[0].textContent = c.id; td[1].textContent = c.client; td[2].textContent = c.frontend;
-      td[3].textContent = c.server ?? '-'; td[4].textContent = c.state;
-      td[5].textContent = bytes(c.bytesIn); td[6].textContent = bytes(c.bytesOut);
-      td[7].textContent = (c.ageMs / 1000).toFixed(1) + ' s'; td[8].textContent = c.blocked ?? '';
+      td[3].textContent = c.server ?? '-';
+      // SNI: from the ClientHello (passed through) or the handshake (terminated). TLS: what the
+      // proxy's own handshake agreed, the cipher on hover; empty when it did not terminate TLS.
+      td[4].textContent = c.sni ?? '';
+      td[5].textContent = c.tls ? [c.tls.version, c.tls.alpn].filter(Boolean).join(' ') : '';
+      td[5].title = c.tls?.cipher ?? '';
+      td[6].textContent = c.state;
+      td[7].textContent = bytes(c.bytesIn); td[8].textContent = bytes(c.bytesOut);
+      td[9].textContent = (c.ageMs / 1000).toFixed(1) + ' s'; td[10].textContent = c.blocked ?? '';
       if (tr.parentNode !== body || body.children[i] !== tr) body.insertBefore(tr, body.children[i] || null);
     });
     while (body.children.length > conns.length) body.lastChild.remove();

@@ -1,15 +1,19 @@
 // The stats page in headless Chromium (chromium.ts: from the npm registry) against a running
 // proxy: names, state colours, counters that refresh by themselves, the token asked for, closing
-// a connection from the page. Saves test-artifacts/stats-page.png.
+// a connection from the page, the SNI and TLS of live connections (both engines). Saves
+// test-artifacts/stats-page.png.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import type net from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import tls from 'node:tls';
+import { makeCa, makeCert, tempDir, writePem } from '../support/certs.ts';
 import { closedWithin, connect } from '../support/clients.ts';
-import { ROOT } from '../support/proc.ts';
+import { ENGINES, ROOT } from '../support/proc.ts';
 import { startBalancer } from '../support/proxy-process.ts';
-import { startNamedServer, whoAnswers } from '../support/servers.ts';
+import { startNamedServer, startServer, whoAnswers } from '../support/servers.ts';
 import { launchChromium } from './chromium.ts';
 
 const TOKEN = 'page-token';
@@ -132,3 +136,119 @@ test('stats page: without the token in its URL it asks for it, once', async (t) 
   await page.locator('tr[data-frontend="web"]').waitFor({ timeout: 5000 });
   assert.equal(asked.length, 1);
 });
+
+for (const engine of ENGINES) {
+  test(`stats page (${engine} engine): the SNI and TLS of a terminated and of a passed-through connection`, async (t) => {
+    const ca = await makeCa();
+    const dir = tempDir(t);
+    const front = writePem(dir, 'a', await makeCert(ca, ['a.example.com']));
+    // Behind the passthrough frontend: a TLS server of its own (the proxy does not decrypt).
+    const bPem = await makeCert(ca, ['b.example.com']);
+    const tlsServer = tls.createServer({ cert: bPem.cert, key: bPem.key }, (socket) => {
+      socket.on('error', () => {});
+      socket.resume();
+    });
+    const serverSockets = new Set<net.Socket>();
+    tlsServer.on('connection', (socket: net.Socket) => {
+      serverSockets.add(socket);
+      socket.on('close', () => serverSockets.delete(socket));
+    });
+    tlsServer.listen(0, '127.0.0.1');
+    await once(tlsServer, 'listening');
+    t.after(() => {
+      for (const socket of serverSockets) socket.destroy();
+      tlsServer.close();
+    });
+    const plain = await startServer(t, (socket) => socket.resume());
+    const p = await startBalancer(
+      t,
+      {
+        frontends: [
+          {
+            name: 'https',
+            listen: '127.0.0.1:0',
+            backend: 'app',
+            tls: {
+              certificates: [{ cert: front.certFile, key: front.keyFile }],
+              alpn: ['h2', 'http/1.1'],
+            },
+          },
+          {
+            name: 'passthrough',
+            listen: '127.0.0.1:0',
+            backend: 'secure',
+            sni: [{ match: 'b.example.com', backend: 'secure' }],
+          },
+        ],
+        backends: [
+          { name: 'app', servers: [{ name: 'plain', address: `127.0.0.1:${plain.port}` }] },
+          {
+            name: 'secure',
+            servers: [
+              {
+                name: 'tls',
+                address: `127.0.0.1:${(tlsServer.address() as net.AddressInfo).port}`,
+              },
+            ],
+          },
+        ],
+        admin: { listen: 0, token: TOKEN },
+      },
+      engine,
+    );
+    const clients: tls.TLSSocket[] = [];
+    t.after(() => {
+      for (const c of clients) c.destroy();
+    });
+    for (const [frontend, servername] of [
+      ['https', 'a.example.com'],
+      ['passthrough', 'b.example.com'],
+    ] as const) {
+      const c = tls.connect({
+        host: '127.0.0.1',
+        port: p.ports[frontend] as number,
+        ca: ca.cert,
+        servername,
+        ALPNProtocols: ['h2'],
+      });
+      clients.push(c);
+      await once(c, 'secureConnect');
+      assert.ok(c.authorized, `${servername}: verified end to end`);
+    }
+    const [terminated, passed] = clients as [tls.TLSSocket, tls.TLSSocket];
+    // A client's SNI is its own text: markup in it must show as text (the default certificate).
+    const markup = tls.connect({
+      host: '127.0.0.1',
+      port: p.ports.https as number,
+      servername: '<b>x</b>.example.com',
+      rejectUnauthorized: false,
+    });
+    clients.push(markup);
+    await once(markup, 'secureConnect');
+
+    const browser = await launchChromium(t);
+    const page = await browser.newPage();
+    page.setDefaultTimeout(5000);
+    await page.goto(`http://127.0.0.1:${p.admin}/?token=${TOKEN}`);
+    const row = (socket: tls.TLSSocket) =>
+      page.locator(`#connections tbody tr:has(td:text-is("127.0.0.1:${socket.localPort}"))`);
+    await row(terminated).waitFor({ timeout: 5000 });
+    await row(passed).waitFor({ timeout: 5000 });
+    const field = (socket: tls.TLSSocket, name: string) =>
+      row(socket).locator(`td[data-field="${name}"]`);
+
+    // What the client itself negotiated.
+    const version = terminated.getProtocol();
+    const cipher = terminated.getCipher().name;
+    assert.equal(await field(terminated, 'sni').textContent(), 'a.example.com');
+    assert.match(version ?? '', /^TLSv1\.[23]$/);
+    assert.equal(await field(terminated, 'tls').textContent(), `${version} h2`);
+    assert.equal(await field(terminated, 'tls').getAttribute('title'), cipher);
+    // Passed through: the ClientHello's name; no TLS of the proxy's own.
+    assert.equal(await field(passed, 'sni').textContent(), 'b.example.com');
+    assert.equal(await field(passed, 'tls').textContent(), '');
+    await row(markup).waitFor();
+    assert.equal(await field(markup, 'sni').textContent(), '<b>x</b>.example.com');
+    assert.equal(await page.locator('#connections b').count(), 0, 'no element made of it');
+  });
+}
