@@ -3,10 +3,12 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
+import tls from 'node:tls';
 import pino from 'pino';
 import { ErrorCode } from '../src/errors.ts';
 import { createProxy, type ProxyHandle, type RouteInfo } from '../src/index.ts';
 import { createLogger } from '../src/log.ts';
+import { makeCa, makeCert, tempDir, writePem } from './support/certs.ts';
 import { connect, inParallel, tally, waitFor } from './support/clients.ts';
 import { ENGINES } from './support/proc.ts';
 import { tlv, v2WithTlvs } from './support/proxy-headers.ts';
@@ -243,6 +245,71 @@ for (const engine of ENGINES) {
     });
   });
 }
+
+test('route hook: a terminated TLS client, its SNI, ALPN, version and cipher', async (t) => {
+  const a = await startNamedServer(t, 'a');
+  const b = await startNamedServer(t, 'b');
+  const ca = await makeCa();
+  const cert = writePem(tempDir(t), 'a', await makeCert(ca, ['a.example.com']));
+  const seen: RouteInfo[] = [];
+  const proxy = await start(
+    t,
+    {
+      frontends: [
+        {
+          name: 'https',
+          listen: '127.0.0.1:0',
+          backend: 'app',
+          tls: {
+            certificates: [{ cert: cert.certFile, key: cert.keyFile }],
+            alpn: ['h2', 'http/1.1'],
+          },
+        },
+      ],
+      backends: [
+        {
+          name: 'app',
+          servers: [
+            { name: 'a', address: `127.0.0.1:${a.port}` },
+            { name: 'b', address: `127.0.0.1:${b.port}` },
+          ],
+        },
+      ],
+    },
+    (info) => {
+      seen.push(info);
+      return info.tls?.alpn === 'h2' ? 'b' : 'a';
+    },
+  );
+  const ask = async (alpn: string) => {
+    const client = tls.connect({
+      host: '127.0.0.1',
+      port: proxy.addresses().https?.port as number,
+      ca: ca.cert,
+      servername: 'a.example.com',
+      ALPNProtocols: [alpn],
+    });
+    t.after(() => client.destroy());
+    await once(client, 'secureConnect');
+    let text = '';
+    client.on('data', (c: Buffer) => {
+      text += c;
+    });
+    await once(client, 'end');
+    return { text, version: client.getProtocol(), cipher: client.getCipher().name };
+  };
+  const h2 = await ask('h2');
+  assert.equal(h2.text, 'b');
+  assert.deepEqual(seen[0]?.tls, {
+    sni: 'a.example.com',
+    alpn: 'h2',
+    version: h2.version,
+    cipher: h2.cipher,
+  });
+  assert.equal(seen[0]?.sni, 'a.example.com');
+  assert.equal((await ask('http/1.1')).text, 'a');
+  assert.equal(seen[1]?.tls?.alpn, 'http/1.1');
+});
 
 test('route hook: a PROXY header client, its TLVs, and `source` balancing on the header address', async (t) => {
   const a = await startNamedServer(t, 'a');

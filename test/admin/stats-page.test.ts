@@ -9,6 +9,7 @@ import type net from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import tls from 'node:tls';
+import type { ConnectionRow } from '../../src/stats.ts';
 import { makeCa, makeCert, tempDir, writePem } from '../support/certs.ts';
 import { closedWithin, connect } from '../support/clients.ts';
 import { ENGINES, ROOT } from '../support/proc.ts';
@@ -237,9 +238,25 @@ for (const engine of ENGINES) {
     const field = (socket: tls.TLSSocket, name: string) =>
       row(socket).locator(`td[data-field="${name}"]`);
 
-    // What the client itself negotiated.
+    // What the page reads: /api/connections, with what the client itself negotiated.
+    const res = await fetch(`http://127.0.0.1:${p.admin}/api/connections`, {
+      headers: { Authorization: `Bearer ${TOKEN}` },
+    });
+    const rows = (await res.json()) as ConnectionRow[];
+    const byPort = (socket: tls.TLSSocket) =>
+      rows.find((r) => r.client === `127.0.0.1:${socket.localPort}`);
     const version = terminated.getProtocol();
     const cipher = terminated.getCipher().name;
+    assert.deepEqual(byPort(terminated)?.tls, {
+      sni: 'a.example.com',
+      alpn: 'h2',
+      version,
+      cipher,
+    });
+    assert.equal(byPort(terminated)?.sni, 'a.example.com');
+    assert.equal(byPort(passed)?.tls, null);
+    assert.equal(byPort(passed)?.sni, 'b.example.com');
+
     assert.equal(await field(terminated, 'sni').textContent(), 'a.example.com');
     assert.match(version ?? '', /^TLSv1\.[23]$/);
     assert.equal(await field(terminated, 'tls').textContent(), `${version} h2`);

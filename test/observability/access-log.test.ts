@@ -1,5 +1,6 @@
 // The access log against a running proxy (a child process on each engine): one JSON line per
-// finished connection with the termination cause, for each way a connection can end.
+// finished connection with the termination cause, for each way a connection can end; the TLS
+// fields of a terminated connection.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -8,8 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
+import tls from 'node:tls';
 import { createProxy } from '../../src/api.ts';
 import { createLogger } from '../../src/log.ts';
+import { makeCa, makeCert, writePem } from '../support/certs.ts';
 import { closedWithin, connect, readAll, waitFor } from '../support/clients.ts';
 import { ENGINES, ROOT } from '../support/proc.ts';
 import { startBalancer } from '../support/proxy-process.ts';
@@ -28,6 +31,12 @@ interface Line {
   bytes_out: number;
   cause: string;
   fin: 'client' | 'server' | null;
+  /** TLS: the client's server name (also from the ClientHello of an SNI-routed one). */
+  sni?: string | null;
+  /** A terminated TLS connection's negotiated parameters. */
+  alpn?: string | null;
+  tls_version?: string | null;
+  tls_cipher?: string | null;
 }
 
 function readLines(file: string): Line[] {
@@ -173,6 +182,82 @@ for (const engine of ENGINES) {
       assert.equal(refused.connect_ms, null);
       const idle = lines.find((l) => l.cause === 'idle_timeout') as Line;
       assert.ok(idle.duration_ms >= 250, `idle line lasted ${idle.duration_ms} ms`);
+    });
+
+    test('a terminated TLS connection: its SNI, ALPN, TLS version and cipher; a plain one: none', async (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'switchyard-access-'));
+      t.after(() => rmSync(dir, { recursive: true, force: true }));
+      const file = join(dir, 'access.log');
+      const ca = await makeCa();
+      const cert = writePem(dir, 'a', await makeCert(ca, ['a.example.com']));
+      const echo = await startEchoServer(t);
+      const p = await startBalancer(
+        t,
+        {
+          frontends: [
+            {
+              name: 'https',
+              listen: '127.0.0.1:0',
+              backend: 'echo',
+              tls: {
+                certificates: [{ cert: cert.certFile, key: cert.keyFile }],
+                alpn: ['h2', 'http/1.1'],
+              },
+            },
+            { name: 'plain', listen: '127.0.0.1:0', backend: 'echo' },
+          ],
+          backends: [{ name: 'echo', servers: [{ name: 'e', address: `127.0.0.1:${echo.port}` }] }],
+          accessLog: file,
+        },
+        engine,
+      );
+      const client = tls.connect({
+        host: '127.0.0.1',
+        port: p.ports.https as number,
+        ca: ca.cert,
+        servername: 'a.example.com',
+        ALPNProtocols: ['h2'],
+      });
+      t.after(() => client.destroy());
+      await once(client, 'secureConnect');
+      assert.ok(client.authorized);
+      const local = client.localPort as number;
+      const negotiated = { version: client.getProtocol(), cipher: client.getCipher().name };
+      client.end('ping!');
+      assert.equal((await readAll(client)).toString(), 'ping!');
+      const c = await connect(p.ports.plain as number);
+      const plainLocal = c.localPort as number;
+      c.end('ping!');
+      await readAll(c);
+
+      let lines: Line[] = [];
+      await waitFor(
+        () => {
+          lines = readLines(file);
+          return lines.length === 2;
+        },
+        5000,
+        'two access log lines',
+      );
+      const terminated = lines.find((l) => l.client === `127.0.0.1:${local}`);
+      assert.ok(terminated, JSON.stringify(lines));
+      assert.equal(terminated.frontend, 'https');
+      assert.equal(terminated.cause, 'done');
+      assert.deepEqual(
+        {
+          sni: terminated.sni,
+          alpn: terminated.alpn,
+          version: terminated.tls_version,
+          cipher: terminated.tls_cipher,
+        },
+        { sni: 'a.example.com', alpn: 'h2', ...negotiated },
+      );
+      assert.match(String(terminated.tls_version), /^TLSv1\.[23]$/);
+      const plain = lines.find((l) => l.client === `127.0.0.1:${plainLocal}`);
+      assert.ok(plain, JSON.stringify(lines));
+      for (const key of ['sni', 'alpn', 'tls_version', 'tls_cipher']) {
+        assert.ok(!(key in plain), `no ${key} on a plain TCP line`);
+      }
     });
 
     for (const workers of [1, 2]) {
