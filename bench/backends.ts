@@ -7,6 +7,7 @@ import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { CertFiles } from './certs.ts';
 import { type Child, freePort, LOAD_CPU, spawnPinned, waitForPort } from './proc.ts';
 
 /** Body of GET /small: 12 bytes. */
@@ -20,6 +21,8 @@ export interface BackendServer {
   child: Child;
   /** The origin's second port, where every connection must begin with a PROXY header. */
   proxyPort?: number;
+  /** The origin's TLS port, when it was given a certificate (the SNI passthrough scenarios). */
+  tlsPort?: number;
 }
 
 /** Connections any one server here must take: the idle scenario's plus headroom. */
@@ -29,15 +32,32 @@ export const MAX_CONNECTIONS = 9000;
  * nginx as the HTTP origin: GET /small answers 12 bytes, GET /bulk 1 MiB from a file.
  * Keep-alive is effectively unlimited so the keep-alive scenarios never reconnect. A second port
  * takes PROXY protocol (v1 or v2, nginx's `listen ... proxy_protocol`): the server of the
- * PROXY protocol scenario, which both proxies and direct's client send a header to.
+ * PROXY protocol scenario, which both proxies and direct's client send a header to. Given
+ * `tlsCert`, a third port speaks TLS with it (nginx's `listen ... ssl`): the origin of the SNI
+ * passthrough scenarios, where the client's TLS goes through the proxy undecrypted.
  *
  * sendfile stays off, nginx's default: measured here, sendfile on made HAProxy's CPU per MiB rise
  * by about 40 % (720-825 instead of 490-530 µs/MiB), a cost of the origin's choice rather than of
  * the proxy, and it moved the numbers away from the issue's reference.
  */
-export async function startOrigin(nginx: string, dir: string): Promise<BackendServer> {
+export async function startOrigin(
+  nginx: string,
+  dir: string,
+  tlsCert?: CertFiles,
+): Promise<BackendServer> {
   const port = await freePort();
   const proxyPort = await freePort();
+  const tlsPort = tlsCert ? await freePort() : undefined;
+  // TLSv1.2 and 1.3, as the proxies' TLS rows: nginx 1.22's default has no 1.3, and in 1.2 an
+  // ECDSA P-256 certificate needs P-256 among the client's groups, which offer X25519 only
+  // (TLS_GROUP): "no shared cipher". nginx's defaults otherwise; the clients never resume.
+  const tls = tlsCert
+    ? `
+    listen 127.0.0.1:${tlsPort} backlog=4096 ssl;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_certificate ${tlsCert.cert};
+    ssl_certificate_key ${tlsCert.key};`
+    : '';
   const bulk = join(dir, 'bulk.bin');
   writeFileSync(bulk, Buffer.alloc(BULK_BYTES, 'x'));
   const conf = join(dir, 'origin.conf');
@@ -53,7 +73,7 @@ http {
   keepalive_requests 1000000000;
   server {
     listen 127.0.0.1:${port} backlog=4096;
-    listen 127.0.0.1:${proxyPort} backlog=4096 proxy_protocol;
+    listen 127.0.0.1:${proxyPort} backlog=4096 proxy_protocol;${tls}
     location = /small { default_type text/plain; return 200 '${SMALL_BODY}'; }
     location = /bulk { default_type application/octet-stream; alias ${bulk}; }
   }
@@ -62,7 +82,8 @@ http {
   );
   const child = spawnPinned('nginx origin', LOAD_CPU, nginx, nginxArgs(dir, conf));
   await waitForPort(port, child);
-  return { port, child, proxyPort };
+  if (tlsPort !== undefined) await waitForPort(tlsPort, child);
+  return { port, child, proxyPort, tlsPort };
 }
 
 /** The lines every nginx the harness runs shares: foreground, one worker, its own files. */

@@ -62,10 +62,19 @@ export interface Negotiated {
   fingerprint: string;
 }
 
-/** Handshakes once with 127.0.0.1:port, as the load clients do (no SNI, no verification). */
-export function probeTls(port: number): Promise<Negotiated> {
+/**
+ * Handshakes once with 127.0.0.1:port, as the load clients do: no verification, and no SNI
+ * unless `servername` is given.
+ */
+export function probeTls(port: number, servername?: string): Promise<Negotiated> {
   return new Promise((resolve, reject) => {
-    const options = { port, host: '127.0.0.1', rejectUnauthorized: false, ecdhCurve: TLS_GROUP };
+    const options = {
+      port,
+      host: '127.0.0.1',
+      servername,
+      rejectUnauthorized: false,
+      ecdhCurve: TLS_GROUP,
+    };
     const socket = tls.connect(options, () => {
       const key = socket.getEphemeralKeyInfo();
       const out: Negotiated = {

@@ -34,8 +34,16 @@ export interface ListeningProxy {
  * What a proxy's clients speak and what it sends on. `proxy-v2`: clients begin with a PROXY v2
  * header, and the proxy sends one to the server (which must accept it: the origin's PROXY
  * port). `tls`: clients speak TLS, terminated by the proxy with `cert`; the server side is plain.
+ * `sni`: clients speak TLS to the server through the proxy, which reads the ClientHello's server
+ * name without decrypting and routes `serverName` to the server; its default backend is a
+ * server on `deadPort`, where nothing listens, so a connection only reaches the server when the
+ * rule matched.
  */
-export type Frontend = { kind: 'plain' } | { kind: 'proxy-v2' } | { kind: 'tls'; cert: CertFiles };
+export type Frontend =
+  | { kind: 'plain' }
+  | { kind: 'proxy-v2' }
+  | { kind: 'tls'; cert: CertFiles }
+  | { kind: 'sni'; serverName: string; deadPort: number };
 
 export const PLAIN: Frontend = { kind: 'plain' };
 
@@ -51,7 +59,8 @@ export interface Contender {
    * Starts it in front of 127.0.0.1:backendPort, with its files in `dir`: pinned to the proxy
    * CPU with one thread, or with `allCores` unpinned with two (HAProxy `nbthread 2`, switchyard
    * `--workers 2`). Only HAProxy and switchyard take a `frontend` other than plain; direct
-   * takes `proxy-v2` (the client's header goes straight to the origin).
+   * takes `proxy-v2` (the client's header goes straight to the origin) and `sni` (so does its
+   * ClientHello).
    */
   start(
     backendPort: number,
@@ -208,6 +217,19 @@ async function startHaproxy(
         ? ` ssl crt ${frontend.cert.combined}`
         : '';
   const send = frontend.kind === 'proxy-v2' ? ' send-proxy-v2' : '';
+  // SNI routing as HAProxy's documentation gives it: wait (up to 5 s, switchyard's default
+  // handshake timeout too) for a whole ClientHello, then pick the backend by its server name.
+  const route =
+    frontend.kind === 'sni'
+      ? `  tcp-request inspect-delay 5s
+  tcp-request content accept if { req.ssl_hello_type 1 }
+  use_backend origin if { req.ssl_sni -i ${frontend.serverName} }
+  default_backend dead
+
+backend dead
+  server dead 127.0.0.1:${frontend.deadPort}
+`
+      : '  default_backend origin\n';
   const cfg = join(dir, `haproxy-${port}.cfg`);
   writeFileSync(
     cfg,
@@ -224,8 +246,7 @@ defaults
 frontend bench
   bind 127.0.0.1:${port}${bind}
   maxconn ${MAX_CONNECTIONS}
-  default_backend origin
-
+${route}
 backend origin
   server origin 127.0.0.1:${backendPort}${send}
 `,
@@ -296,7 +317,8 @@ async function startSwitchyard(
 
 /**
  * A config file for a frontend the command line cannot describe: the shorthand's one frontend
- * and one server, plus the PROXY protocol on both sides or TLS termination.
+ * and one server, plus the PROXY protocol on both sides, TLS termination, or SNI routing (to
+ * `origin` by the rule, to the dead server by default).
  */
 export function switchyardConfig(port: number, backendPort: number, frontend: Frontend): string {
   const frontendExtra =
@@ -304,17 +326,26 @@ export function switchyardConfig(port: number, backendPort: number, frontend: Fr
       ? '\n    proxyProtocol: { accept: v2 }'
       : frontend.kind === 'tls'
         ? `\n    tls: { certificates: [{ cert: ${frontend.cert.cert}, key: ${frontend.cert.key} }] }`
-        : '';
+        : frontend.kind === 'sni'
+          ? `\n    sni: [{ match: ${frontend.serverName}, backend: origin }]`
+          : '';
   const send = frontend.kind === 'proxy-v2' ? ', sendProxy: v2' : '';
+  const dead =
+    frontend.kind === 'sni'
+      ? `
+  - name: dead
+    servers:
+      - { name: dead, address: 127.0.0.1:${frontend.deadPort} }`
+      : '';
   return `frontends:
   - name: bench
     listen: 127.0.0.1:${port}
-    backend: origin
+    backend: ${frontend.kind === 'sni' ? 'dead' : 'origin'}
     maxConnections: ${MAX_CONNECTIONS}${frontendExtra}
 backends:
   - name: origin
     servers:
-      - { name: origin, address: 127.0.0.1:${backendPort}${send} }
+      - { name: origin, address: 127.0.0.1:${backendPort}${send} }${dead}
 `;
 }
 

@@ -9,6 +9,8 @@
  * Flags after the positional arguments:
  *   --tls             speak TLS to the proxy (no certificate check, no session resumption:
  *                     every connection is a full handshake)
+ *   --servername=NAME with --tls: the server name the ClientHello carries (SNI); left out, none
+ *                     (the client connects to an address, and an address is no server name)
  *   --proxy-v2        send a PROXY protocol v2 header (proxy-header.ts) before the first request
  *                     of each connection, in the same write
  *   --new-connection  closed loop only: every request on a new connection (`Connection: close`);
@@ -43,9 +45,18 @@ interface Conn {
   done: number;
 }
 
-const FLAGS = ['--tls', '--proxy-v2', '--new-connection'];
+const FLAGS = ['--tls', '--proxy-v2', '--new-connection', '--servername'];
 const argv = process.argv.slice(2);
-const flags = new Set(argv.filter((a) => a.startsWith('--')));
+/** Each flag with its value (`--servername=localhost`), or '' for a flag without one. */
+const flagValues = new Map(
+  argv
+    .filter((a) => a.startsWith('--'))
+    .map((a) => {
+      const eq = a.indexOf('=');
+      return eq < 0 ? [a, ''] : [a.slice(0, eq), a.slice(eq + 1)];
+    }),
+);
+const flags = new Set(flagValues.keys());
 const unknownFlag = [...flags].find((f) => !FLAGS.includes(f));
 if (unknownFlag) throw new Error(`http-load: unknown flag ${unknownFlag}`);
 const [mode, portArg, path, connsArg, secondsArg, rateArg] = argv.filter(
@@ -54,6 +65,8 @@ const [mode, portArg, path, connsArg, secondsArg, rateArg] = argv.filter(
 const useTls = flags.has('--tls');
 const proxyV2 = flags.has('--proxy-v2');
 const newConnection = flags.has('--new-connection');
+const servername = flagValues.get('--servername') || undefined;
+if (servername !== undefined && !useTls) throw new Error('http-load: --servername needs --tls');
 if (newConnection && mode !== 'closed')
   throw new Error('http-load: --new-connection is closed loop');
 const port = Number(portArg);
@@ -152,7 +165,13 @@ function dial(c: Conn): Promise<void> {
   return new Promise((resolve, reject) => {
     const socket = useTls
       ? tls
-          .connect({ port, host: '127.0.0.1', rejectUnauthorized: false, ecdhCurve: TLS_GROUP })
+          .connect({
+            port,
+            host: '127.0.0.1',
+            servername,
+            rejectUnauthorized: false,
+            ecdhCurve: TLS_GROUP,
+          })
           .setNoDelay(true)
       : net.connect({ port, host: '127.0.0.1', noDelay: true });
     c.socket = socket;

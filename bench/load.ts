@@ -120,6 +120,8 @@ export interface HttpLoadOptions {
   cpus?: number | string;
   /** TLS to the proxy, never resumed: each connection is a full handshake. */
   tls?: boolean;
+  /** With tls: the server name (SNI) the client's ClientHello carries; left out, none. */
+  servername?: string;
   /** A PROXY protocol v2 header first on each connection. */
   proxyV2?: boolean;
   /** Closed loop only: a new connection per request. */
@@ -132,6 +134,7 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<LoadResult> {
   args.push(String(o.connections), String(o.seconds));
   if (o.rate > 0) args.push(String(Math.round(o.rate)));
   if (o.tls) args.push('--tls');
+  if (o.servername) args.push(`--servername=${o.servername}`);
   if (o.proxyV2) args.push('--proxy-v2');
   if (o.newConnection) args.push('--new-connection');
   // Opening 8,000 connections takes a few seconds before the measured window starts.

@@ -5,7 +5,7 @@
 import { type ChartGroup, renderChart } from './chart.ts';
 import { BASELINE, type Contender, DIRECT } from './contenders.ts';
 import type { Machine } from './machine.ts';
-import type { IdleRow, LoadRow, OverheadRow, ScenarioSummary } from './summary.ts';
+import type { IdleRow, LoadRow, OverheadRow, PassthroughRow, ScenarioSummary } from './summary.ts';
 
 /** Busy percentage of each CPU, and the busiest processes, before the benchmark started. */
 export interface Background {
@@ -37,6 +37,11 @@ export interface Results {
   scenarios: ScenarioSummary[];
   /** The PROXY protocol's cost over plain, per proxy; empty unless pp-plain and pp-v2 ran. */
   overheads?: OverheadRow[];
+  /**
+   * SNI passthrough, when sni-plain and sni-route both ran: routing's cost over plain forwarding
+   * per proxy, and the issue's target (switchyard routing over HAProxy forwarding).
+   */
+  sni?: { overheads: OverheadRow[]; target: PassthroughRow[] };
   /** What the run observed that the tables do not show (the TLS each proxy negotiated). */
   notes?: string[];
   /** Null when the idle scenario was not run. */
@@ -103,7 +108,17 @@ export function markdownOf(r: Results, chartFile: string): string {
         'client, header sent to the server) over the same without (pp-plain), paired by round.',
       '',
     );
-    out.push(...overheadTable(r.overheads), '');
+    out.push(...overheadTable(r.overheads, PROXY_LABELS), '');
+  }
+  if (r.sni) {
+    out.push('## SNI passthrough: cost over plain forwarding', '');
+    out.push(
+      'Proxy CPU per connection routing by the ClientHello’s server name (sni-route) over the ' +
+        'same TLS traffic forwarded as plain TCP (sni-plain), paired by round; neither decrypts.',
+      '',
+    );
+    out.push(...overheadTable(r.sni.overheads, SNI_LABELS), '');
+    out.push(...passthroughTable(r.sni.target), '');
   }
   if (r.idle || r.idleFailure) {
     out.push(`## ${i.idleConnections.toLocaleString('en-US')} idle connections`, '');
@@ -302,8 +317,12 @@ function extraCell(v: number | null, format: 'us' | 'ms' | 'ratio' | 'number'): 
   return v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(2);
 }
 
-function overheadTable(rows: OverheadRow[]): string[] {
-  const head = ['proxy', 'CPU/request plain', 'CPU/request PROXY v2', 'PROXY/plain (min–max)'];
+/** The columns of an overhead table: without the feature, with it, and their ratio. */
+const PROXY_LABELS = ['CPU/request plain', 'CPU/request PROXY v2', 'PROXY/plain (min–max)'];
+const SNI_LABELS = ['CPU/connection plain', 'CPU/connection by SNI', 'SNI/plain (min–max)'];
+
+function overheadTable(rows: OverheadRow[], labels: string[]): string[] {
+  const head = ['proxy', ...labels];
   const lines = [row(head), row(['---', ...head.slice(1).map(() => '---:')])];
   for (const x of rows) {
     const ratio =
@@ -313,6 +332,46 @@ function overheadTable(rows: OverheadRow[]): string[] {
     lines.push(row([x.name, us(x.withoutUs), us(x.withUs), ratio]));
   }
   return lines;
+}
+
+/**
+ * The issue's target: each switchyard engine routing by SNI against HAProxy forwarding plain
+ * TCP, with its verdict; the target is met when the fastest engine meets it.
+ */
+function passthroughTable(rows: PassthroughRow[]): string[] {
+  const target = rows.find((x) => x.target !== null)?.target ?? null;
+  const out = [
+    `Target (issue 13): switchyard routing by SNI within ${target?.toFixed(2) ?? '—'}× of ` +
+      "HAProxy's plain TCP cost, on the fastest engine; each engine's sni-route CPU per " +
+      "connection over HAProxy's sni-plain from the same round.",
+    '',
+  ];
+  const head = [
+    'engine',
+    'CPU/connection by SNI',
+    'HAProxy CPU/connection plain',
+    'ratio (min–max)',
+  ];
+  out.push(row(head), row(['---', ...head.slice(1).map(() => '---:')]));
+  for (const x of rows) {
+    const ratio =
+      x.ratio === null
+        ? `n/a${x.failure ? `: ${cell(x.failure)}` : ''}`
+        : `${x.ratio.toFixed(2)} (${x.ratioMin?.toFixed(2)}–${x.ratioMax?.toFixed(2)})${verdict(x.ratio, x.target)}`;
+    out.push(row([x.name, us(x.routeUs), us(x.baselineUs), ratio]));
+  }
+  let best: PassthroughRow | null = null;
+  for (const x of rows) {
+    if (x.ratio !== null && (best?.ratio == null || x.ratio < best.ratio)) best = x;
+  }
+  if (best?.ratio != null && target !== null) {
+    const met = best.ratio <= target;
+    out.push(
+      '',
+      `Fastest engine: ${best.name}, ${best.ratio.toFixed(2)}× — target ${met ? 'met ✓' : 'missed ✗'}.`,
+    );
+  }
+  return out;
 }
 
 function idleTable(rows: IdleRow[]): string[] {

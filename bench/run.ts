@@ -30,7 +30,16 @@ import { measureIdle } from './idle.ts';
 import { ensureTools, type Tools } from './install.ts';
 import { cpuSlug, describeMachine } from './machine.ts';
 import { cpuBusySeconds, cpuByProcess } from './measure.ts';
-import { installCleanup, LOAD_CPU, PROXY_CPU, pinSelf, sleep, stopAll, stopChild } from './proc.ts';
+import {
+  freePort,
+  installCleanup,
+  LOAD_CPU,
+  PROXY_CPU,
+  pinSelf,
+  sleep,
+  stopAll,
+  stopChild,
+} from './proc.ts';
 import { updateReadme } from './readme-table.ts';
 import { type Background, chartOf, markdownOf, type Results } from './report.ts';
 import { type ContenderRuns, inCore, runScenario, type Started } from './rounds.ts';
@@ -40,12 +49,14 @@ import {
   type GroupContext,
   SCENARIOS,
   type Scenario,
+  SNI_NAME,
 } from './scenarios.ts';
 import {
   type IdleRuns,
   type ScenarioSummary,
   summarizeIdle,
   summarizeOverhead,
+  summarizePassthroughTarget,
   summarizeScenario,
 } from './summary.ts';
 
@@ -70,16 +81,19 @@ const ALL_SCENARIOS = [...SCENARIOS.map((s) => s.id), 'idle'];
 const SCENARIO_SETS: Record<string, string[]> = {
   pp: ['pp-plain', 'pp-v2'],
   tls: SCENARIOS.filter((s) => s.backend === 'tls').map((s) => s.id),
+  sni: ['sni-plain', 'sni-route'],
 };
 /**
  * --quick leaves out the newer scenarios' variants (they still run when named), and the PROXY
- * protocol and TLS groups, which restart the proxies per frontend: `--quick --scenarios pp,tls`.
+ * protocol, TLS and SNI groups, which restart the proxies per frontend:
+ * `--quick --scenarios pp,tls,sni`.
  */
 const QUICK_SCENARIOS = ALL_SCENARIOS.filter(
   (id) =>
     !['latency-25', 'latency-75', 'conns-8000', 'pgbench-tpcb'].includes(id) &&
     !SCENARIO_SETS.pp?.includes(id) &&
-    !SCENARIO_SETS.tls?.includes(id),
+    !SCENARIO_SETS.tls?.includes(id) &&
+    !SCENARIO_SETS.sni?.includes(id),
 );
 /** Length of one run of a newer scenario under --quick, which must stay under 3 minutes. */
 const QUICK_CORE_SECONDS = 1;
@@ -185,7 +199,8 @@ async function main(): Promise<number> {
   const summaries: ScenarioSummary[] = [];
   const notes: string[] = [];
   let overheads: Results['overheads'] = [];
-  const kinds = ['origin', 'redis', 'iperf', 'postgres', 'cores', 'proxy', 'tls'] as const;
+  let sni: Results['sni'];
+  const kinds = ['origin', 'redis', 'iperf', 'postgres', 'cores', 'proxy', 'tls', 'sni'] as const;
   for (const kind of kinds) {
     const scenarios = SCENARIOS.filter((s) => s.backend === kind && o.scenarios.includes(s.id));
     if (scenarios.length === 0) continue;
@@ -194,6 +209,14 @@ async function main(): Promise<number> {
     const plain = runs.get('pp-plain');
     const pp = runs.get('pp-v2');
     if (plain && pp) overheads = summarizeOverhead(plain, pp);
+    const sniPlain = runs.get('sni-plain');
+    const sniRoute = runs.get('sni-route');
+    if (sniPlain && sniRoute) {
+      sni = {
+        overheads: summarizeOverhead(sniPlain, sniRoute),
+        target: summarizePassthroughTarget(sniPlain, sniRoute),
+      };
+    }
   }
 
   let idle: IdleRuns[] | null = null;
@@ -226,6 +249,7 @@ async function main(): Promise<number> {
     },
     scenarios: summaries,
     overheads,
+    sni,
     notes,
     idle: idle ? summarizeIdle(idle) : null,
     idleFailure,
@@ -260,10 +284,20 @@ async function runGroup(
     return out;
   };
   let backend: BackendServer;
+  const certs = new Map<KeyType, CertFiles>();
+  // The SNI group's origin speaks TLS itself, with the ECDSA certificate.
+  let originCert: CertFiles | undefined;
   try {
-    if (kind === 'origin' || kind === 'cores' || kind === 'proxy' || kind === 'tls') {
+    if (
+      kind === 'origin' ||
+      kind === 'cores' ||
+      kind === 'proxy' ||
+      kind === 'tls' ||
+      kind === 'sni'
+    ) {
       if (!tools.nginx) return naAll(`no nginx origin: ${tools.missing.nginx}`);
-      backend = await startOrigin(tools.nginx, dir);
+      if (kind === 'sni') originCert = await certOf('ecdsa-p256', certs, dir);
+      backend = await startOrigin(tools.nginx, dir, originCert);
     } else if (kind === 'redis') {
       if (!tools.redisServer) return naAll(`no redis-server: ${tools.missing.redisServer}`);
       backend = await startRedis(tools.redisServer, dir);
@@ -287,15 +321,20 @@ async function runGroup(
   const allCores = kind === 'cores';
   const onlyCore = scenarios.every((s) => s.core);
   const group: GroupContext = { baselinePort: null };
-  const certs = new Map<KeyType, CertFiles>();
   const stopStarted = async () => {
     for (const s of started) if (s.running?.child) await stopChild(s.running.child);
     started = [];
   };
   const startAll = async (frontendKind: FrontendKind) => {
     const frontend = await frontendOf(frontendKind, certs, dir);
-    // The PROXY protocol frontends send their header to the origin's port that expects one.
-    const port = frontend.kind === 'proxy-v2' ? (backend.proxyPort ?? 0) : backend.port;
+    // The PROXY protocol frontends send their header to the origin's port that expects one;
+    // the SNI group's clients speak TLS with the origin's TLS port.
+    const port =
+      kind === 'sni'
+        ? (backend.tlsPort ?? 0)
+        : frontend.kind === 'proxy-v2'
+          ? (backend.proxyPort ?? 0)
+          : backend.port;
     for (const c of contenders) {
       if (onlyCore && !inCore(c.name)) continue;
       if (allCores && c.name !== DIRECT && !c.allCores) continue;
@@ -322,6 +361,10 @@ async function runGroup(
       }
     }
     if (frontend.kind === 'tls') await checkTls(frontendKind, started, notes);
+    if (originCert) {
+      const label = frontend.kind === 'sni' ? 'sni-route' : 'sni-plain';
+      await checkTls(label, started, notes, { servername: SNI_NAME, origin: originCert });
+    }
   };
   try {
     for (const s of scenarios) {
@@ -372,35 +415,64 @@ async function frontendOf(
 ): Promise<Frontend> {
   if (kind === 'plain') return PLAIN;
   if (kind === 'proxy-v2') return { kind: 'proxy-v2' };
+  // A port nothing listens on (freePort closes it again): the default backend no client of the
+  // SNI scenario may reach.
+  if (kind === 'sni') return { kind: 'sni', serverName: SNI_NAME, deadPort: await freePort() };
   const keyType: KeyType = kind === 'tls-ecdsa' ? 'ecdsa-p256' : 'rsa-2048';
+  return { kind: 'tls', cert: await certOf(keyType, certs, dir) };
+}
+
+/** The run's certificate of `keyType`, made the first time it is asked for. */
+async function certOf(
+  keyType: KeyType,
+  certs: Map<KeyType, CertFiles>,
+  dir: string,
+): Promise<CertFiles> {
   let cert = certs.get(keyType);
   if (!cert) {
     cert = await makeCert(keyType, dir);
     certs.set(keyType, cert);
   }
-  return { kind: 'tls', cert };
+  return cert;
 }
 
 /**
  * Handshakes once with every TLS contender and notes what it served: the comparison is only fair
  * when all of them negotiate the same protocol, cipher and group with the same certificate. A
- * contender that cannot handshake is failed here rather than in every round.
+ * contender that cannot handshake is failed here rather than in every round. With `passthrough`
+ * (the SNI group) the probe sends its server name, and the handshake must be the origin's own:
+ * a contender that served any other certificate did not pass the TLS through, and is failed.
  */
-async function checkTls(kind: FrontendKind, started: Started[], notes: string[]): Promise<void> {
+async function checkTls(
+  kind: string,
+  started: Started[],
+  notes: string[],
+  passthrough?: { servername: string; origin: CertFiles },
+): Promise<void> {
   const seen = new Map<string, string>();
   for (const s of started) {
     if (!s.running || s.failure) continue;
     try {
-      const line = describeNegotiated(await probeTls(s.running.port));
+      const negotiated = await probeTls(s.running.port, passthrough?.servername);
+      const line = describeNegotiated(negotiated);
       seen.set(s.contender.name, line);
       log(`  ${s.contender.name} (${kind}): ${line}`);
+      if (passthrough && negotiated.fingerprint !== passthrough.origin.fingerprint) {
+        s.failure = `TLS probe: a certificate other than the origin's (${line})`;
+        log(`  ${s.contender.name} (${kind}): ${s.failure}`);
+      }
     } catch (err) {
       s.failure = `TLS probe: ${(err as Error).message}`;
       log(`  ${s.contender.name} (${kind}): ${s.failure}`);
     }
   }
   const distinct = new Set(seen.values());
-  if (distinct.size === 1) {
+  if (distinct.size === 1 && passthrough) {
+    notes.push(
+      `${kind}: through every proxy (and direct) the client completed ${[...distinct][0]} ` +
+        `with the origin, SNI \`${passthrough.servername}\`.`,
+    );
+  } else if (distinct.size === 1) {
     notes.push(`${kind}: every proxy served ${[...distinct][0]}.`);
   } else {
     const each = [...seen].map(([name, line]) => `${name} ${line}`).join('; ');

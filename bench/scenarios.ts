@@ -14,15 +14,24 @@ import { LOAD_CPU, PROXY_CPU } from './proc.ts';
 
 /**
  * What the scenarios run against; `cores` is the origin with every proxy on both CPUs; `proxy`
- * and `tls` are the origin again, with proxies whose clients speak PROXY protocol or TLS.
+ * and `tls` are the origin again, with proxies whose clients speak PROXY protocol or TLS; `sni`
+ * is the origin's TLS port (ECDSA P-256), which the clients' TLS reaches through the proxies.
  */
-export type BackendKind = 'origin' | 'redis' | 'iperf' | 'postgres' | 'cores' | 'proxy' | 'tls';
+export type BackendKind =
+  | 'origin'
+  | 'redis'
+  | 'iperf'
+  | 'postgres'
+  | 'cores'
+  | 'proxy'
+  | 'tls'
+  | 'sni';
 /**
  * What a scenario's clients speak to the proxy (Frontend in contenders.ts): a group restarts its
  * proxies when the next scenario needs another. `tls-ecdsa` and `tls-rsa` terminate with an
- * ECDSA P-256 or an RSA 2048 certificate.
+ * ECDSA P-256 or an RSA 2048 certificate; `sni` routes by the ClientHello's server name.
  */
-export type FrontendKind = 'plain' | 'proxy-v2' | 'tls-ecdsa' | 'tls-rsa';
+export type FrontendKind = 'plain' | 'proxy-v2' | 'tls-ecdsa' | 'tls-rsa' | 'sni';
 export type ScenarioId =
   | 'small'
   | 'bulk'
@@ -43,7 +52,9 @@ export type ScenarioId =
   | 'tls-handshake-ecdsa'
   | 'tls-small'
   | 'tls-bulk'
-  | 'tls-handshake-rsa';
+  | 'tls-handshake-rsa'
+  | 'sni-plain'
+  | 'sni-route';
 
 /** What a scenario keeps per contender between runs (the redis run size, calibrated). */
 export interface ContenderState {
@@ -148,6 +159,51 @@ const PROXY_SCENARIOS: Scenario[] = (['pp-plain', 'pp-v2'] as const).map(
         seconds,
         rate: 0,
         proxyV2: id === 'pp-v2',
+      }),
+  }),
+);
+
+/** The server name the SNI clients ask for, the proxies route and the origin's certificate has. */
+export const SNI_NAME = 'localhost';
+
+/**
+ * The SNI passthrough pair (issue 13): the same client, a new TLS connection per request with
+ * the server name `localhost`, made end to end with the origin's TLS port; the proxies never
+ * decrypt. In `sni-plain` they forward plain TCP; in `sni-route` they read the ClientHello and
+ * route by its server name. sni-route over sni-plain is what routing costs a proxy, and
+ * switchyard's sni-route over HAProxy's sni-plain is the issue's target.
+ */
+const SNI_SCENARIOS: Scenario[] = (['sni-plain', 'sni-route'] as const).map(
+  (id): Scenario => ({
+    id,
+    title:
+      id === 'sni-plain'
+        ? 'TLS passthrough, plain TCP forwarding (the SNI pair)'
+        : 'TLS passthrough, routed by SNI',
+    how:
+      `http-load closed loop, ${PP_CONNECTIONS} clients, each request on a new TLS connection ` +
+      `(full ECDSA P-256 handshake, SNI \`${SNI_NAME}\`) made with the origin's TLS port through ` +
+      'the proxy, which never decrypts, then a GET of 12 bytes with `Connection: close`' +
+      (id === 'sni-route'
+        ? '; the proxy reads the ClientHello and routes by its server name (HAProxy ' +
+          '`req.ssl_sni` after `tcp-request inspect-delay`, switchyard `sni:`), its default ' +
+          'backend a port where nothing listens'
+        : '; the proxy forwards plain TCP without looking: the baseline of sni-route'),
+    backend: 'sni',
+    unit: 'connection',
+    tool: 'node',
+    core: true,
+    frontend: id === 'sni-route' ? 'sni' : 'plain',
+    run: (_tools, port, seconds) =>
+      runHttpLoad({
+        port,
+        path: '/small',
+        connections: PP_CONNECTIONS,
+        seconds,
+        rate: 0,
+        tls: true,
+        servername: SNI_NAME,
+        newConnection: true,
       }),
   }),
 );
@@ -395,6 +451,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   ...PROXY_SCENARIOS,
   ...TLS_SCENARIOS,
+  ...SNI_SCENARIOS,
 ];
 
 /** HAProxy's closed-loop rate with http-load, measured the first time a group asks. */

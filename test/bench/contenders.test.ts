@@ -35,3 +35,19 @@ test('tls: both generated certificates load as switchyard reads them', async (t)
     assert.ok(files.frontends.get('bench'), `${keyType}: TLS material read`);
   }
 });
+
+test('sni: only the rule reaches the server; the default backend is the dead port', () => {
+  const c = parseConfigYaml(
+    switchyardConfig(8080, 9090, { kind: 'sni', serverName: 'localhost', deadPort: 9999 }),
+  );
+  const f = c.frontends[0];
+  assert.equal(f?.tls, undefined);
+  assert.deepEqual(f?.sni, [{ match: 'localhost', backend: 'origin' }]);
+  assert.equal(f?.backend, 'dead');
+  const address = (name: string) => {
+    const a = c.backends.find((b) => b.name === name)?.servers[0]?.address;
+    return a && 'port' in a ? a.port : null;
+  };
+  assert.equal(address('origin'), 9090);
+  assert.equal(address('dead'), 9999);
+});

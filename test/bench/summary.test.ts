@@ -8,6 +8,7 @@ import {
   median,
   summarizeIdle,
   summarizeOverhead,
+  summarizePassthroughTarget,
   summarizeScenario,
 } from '../../bench/summary.ts';
 
@@ -313,4 +314,59 @@ test('overhead: a round missing on one side is left out; a proxy never run with 
   assert.equal(sy.rounds, 1);
   assert.equal(h.ratio, null);
   assert.equal(h.failure, 'not run with the feature');
+});
+
+test("sni target: each engine's sni-route over HAProxy's sni-plain of the same round", () => {
+  const plain = [
+    runs('direct', [null, null, null]),
+    runs('haproxy', [10, 20, 40]),
+    runs('switchyard-node', [30, 30, 30]),
+    runs('switchyard-bun', [25, 25, 25]),
+  ];
+  const route = [
+    runs('direct', [null, null, null]),
+    runs('haproxy', [100, 100, 100]),
+    runs('switchyard-node', [11, 30, 40]),
+    runs('switchyard-bun', [12, 18, 36]),
+  ];
+  const rows = summarizePassthroughTarget(plain, route);
+  // Only the engines with a target: not direct, not HAProxy itself.
+  assert.deepEqual(
+    rows.map((r) => r.name),
+    ['switchyard-node', 'switchyard-bun'],
+  );
+  const [node, bun] = rows;
+  assert.ok(node && bun);
+  // 1.1, 1.5 and 1.0. Against its own sni-plain it would be 0.37–1.33, against HAProxy's
+  // sni-route 0.11–0.4, and the ratio of the medians 30 / 20 = 1.5.
+  near(node.ratio, 1.1, 'median of per-round ratios');
+  near(node.ratioMin, 1, 'lowest');
+  near(node.ratioMax, 1.5, 'highest');
+  near(node.routeUs, 30, "node's median sni-route cost");
+  near(node.baselineUs, 20, "HAProxy's median sni-plain cost");
+  assert.equal(node.rounds, 3);
+  assert.equal(node.target, 1.1);
+  assert.equal(node.failure, null);
+  // 1.2, 0.9 and 0.9.
+  near(bun.ratio, 0.9, 'bun');
+  near(bun.ratioMax, 1.2, 'bun highest');
+  assert.equal(bun.target, 1.1);
+});
+
+test('sni target: rounds missing on either side are left out; no HAProxy sni-plain, no ratio', () => {
+  const haproxy = runs('haproxy', [10, 20, 40]);
+  haproxy.samples.splice(1, 1); // round 1 of HAProxy failed, say
+  const [node] = summarizePassthroughTarget([haproxy], [runs('switchyard-node', [11, 1000, 44])]);
+  near(node?.ratio ?? null, 1.1, 'rounds 0 and 2 only');
+  near(node?.ratioMax ?? null, 1.1, 'round 1 left out');
+  assert.equal(node?.rounds, 2);
+
+  const [alone] = summarizePassthroughTarget(
+    [runs('switchyard-node', [10])],
+    [runs('switchyard-node', [11])],
+  );
+  assert.equal(alone?.ratio, null);
+  assert.equal(alone?.baselineUs, null);
+  assert.equal(alone?.failure, 'no HAProxy sni-plain run');
+  near(alone?.routeUs ?? null, 11, 'cost still reported');
 });
