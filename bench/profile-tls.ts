@@ -1,9 +1,13 @@
 /**
  * Where switchyard's time goes in TLS handshakes: runs switchyard (Node engine) under
  * `node --cpu-prof`, and with --perf also under `perf record -g`, while http-load makes full
- * handshakes through it (the tls-handshake-* scenario), then prints the summaries as Markdown.
+ * handshakes through it, then prints the summaries as Markdown. `--mode terminate` (default):
+ * switchyard terminates (the tls-handshake-* scenario); `--mode sni`: the handshake is the
+ * origin's and switchyard routes it by the ClientHello's name (sni-route); `--mode forward`: the
+ * same traffic forwarded as plain TCP (sni-plain).
  *
- *   node bench/profile-tls.ts [--key ecdsa-p256|rsa-2048] [--seconds 10] [--perf]
+ *   node bench/profile-tls.ts [--mode terminate|sni|forward] [--key ecdsa-p256|rsa-2048]
+ *                             [--seconds 10] [--perf]
  *
  * Files (the .cpuprofile, perf.data, configs) stay in bench/results/tmp/profile-*.
  */
@@ -14,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startOrigin } from './backends.ts';
 import { type KeyType, makeCert } from './certs.ts';
-import { switchyardConfig } from './contenders.ts';
+import { type Frontend, PLAIN, switchyardConfig } from './contenders.ts';
 import { ensureTools } from './install.ts';
 import { runHttpLoad } from './load.ts';
 import { treeCpuSeconds } from './measure.ts';
@@ -34,6 +38,8 @@ import { shareTable, summarizeCpuProfile, summarizePerfReport } from './profile-
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SWITCHYARD = join(ROOT, 'bin', 'switchyard.js');
 const CONNECTIONS = 50;
+/** The name the client sends (the bench certificate's SAN) and the SNI rule matches. */
+const SERVER_NAME = 'localhost';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -41,8 +47,12 @@ async function main(): Promise<void> {
       key: { type: 'string', default: 'ecdsa-p256' },
       seconds: { type: 'string', default: '10' },
       perf: { type: 'boolean', default: false },
+      mode: { type: 'string', default: 'terminate' },
     },
   });
+  const mode = values.mode;
+  if (mode !== 'terminate' && mode !== 'sni' && mode !== 'forward')
+    throw new Error('--mode: terminate, sni or forward');
   const keyType = values.key as KeyType;
   if (keyType !== 'ecdsa-p256' && keyType !== 'rsa-2048')
     throw new Error('--key: ecdsa-p256 or rsa-2048');
@@ -54,11 +64,19 @@ async function main(): Promise<void> {
   const tmp = join(ROOT, 'bench', 'results', 'tmp');
   mkdirSync(tmp, { recursive: true });
   const dir = mkdtempSync(join(tmp, 'profile-'));
-  const origin = await startOrigin(tools.nginx, dir);
   const cert = await makeCert(keyType, dir);
+  // The origin speaks TLS itself (tlsPort) when switchyard only passes the handshake on.
+  const origin = await startOrigin(tools.nginx, dir, mode === 'terminate' ? undefined : cert);
   const port = await freePort();
   const config = join(dir, 'switchyard.yaml');
-  writeFileSync(config, switchyardConfig(port, origin.port, { kind: 'tls', cert }));
+  const frontend: Frontend =
+    mode === 'terminate'
+      ? { kind: 'tls', cert }
+      : mode === 'sni'
+        ? { kind: 'sni', serverName: SERVER_NAME, deadPort: await freePort() }
+        : PLAIN;
+  const backendPort = mode === 'terminate' ? origin.port : (origin.tlsPort as number);
+  writeFileSync(config, switchyardConfig(port, backendPort, frontend));
   const args = ['--cpu-prof', `--cpu-prof-dir=${dir}`, SWITCHYARD, '--config', config];
   args.push('--log-level', 'warn', '--access-log', 'off');
   const proxy = spawnPinned('switchyard-node', PROXY_CPU, process.execPath, args);
@@ -70,6 +88,8 @@ async function main(): Promise<void> {
     rate: 0,
     tls: true,
     newConnection: true,
+    // As the scenarios: the tls-handshake rows send no name, the passthrough ones must.
+    ...(mode === 'terminate' ? {} : { servername: SERVER_NAME }),
   };
   await runHttpLoad({ ...load, seconds: 2 }); // warm-up: JIT, pools
   let perf: ReturnType<typeof spawn> | null = null;
@@ -93,7 +113,7 @@ async function main(): Promise<void> {
   const out: string[] = [];
   const rate = result.requests / result.seconds;
   out.push(
-    `## TLS handshakes (${keyType}), switchyard-node: ${Math.round(rate)}/s, ` +
+    `## TLS handshakes (${keyType}, ${mode}), switchyard-node: ${Math.round(rate)}/s, ` +
       `${((cpu * 1e6) / result.requests).toFixed(0)} µs CPU/handshake over ${seconds} s`,
     '',
   );
