@@ -51,6 +51,11 @@ export class Side implements SocketEvents {
   peer: Side;
   /** Pool buffer with bytes for this side's socket still being written; null when none. */
   held: Buffer | null = null;
+  /**
+   * `held` is a pool buffer, released when written; false: the rest of a whole read the engine
+   * gave away (EngineSocket.wholeReads), simply dropped.
+   */
+  heldPooled = true;
   /** The peer sent FIN; pass it on once `held` is written. */
   finPending = false;
   /** This side sent FIN: no more bytes will be read from it. */
@@ -114,8 +119,19 @@ export class Side implements SocketEvents {
     // 2. Try to hand the bytes to the peer's socket straight from the engine's read buffer.
     const taken = to.socket.tryWrite(data, n);
     if (taken === n) return;
-    // 3. The rest moves into a pool buffer, which is written from and kept until the write is done.
     const pool = session.ctx.pool;
+    if (n - taken > pool.size) {
+      // 3a. A whole read longer than a pool buffer (wholeReads): the engine gave the memory
+      // away, so its rest is held as it is, as a pool buffer would be.
+      const rest = data.subarray(taken, n);
+      if (to.socket.writeHeld(rest, n - taken)) return;
+      to.held = rest;
+      to.heldPooled = false;
+      this.socket.pause();
+      session.settle();
+      return;
+    }
+    // 3. The rest moves into a pool buffer, which is written from and kept until the write is done.
     const buf = pool.acquire();
     data.copy(buf, 0, taken, n);
     if (to.socket.writeHeld(buf, n - taken)) {
@@ -142,7 +158,8 @@ export class Side implements SocketEvents {
     if (buf === null) return;
     this.held = null;
     const session = this.session;
-    session.ctx.pool.release(buf);
+    if (this.heldPooled) session.ctx.pool.release(buf);
+    this.heldPooled = true;
     session.lastActivity = session.ctx.wheel.now;
     // The client's first bytes may still wait behind a PROXY header (Session.writeProxyHeader).
     if (this === session.server && session.writeEarlyRest()) return;
@@ -201,7 +218,8 @@ export class Side implements SocketEvents {
     if (buf !== null) {
       // The socket is closed, so the engine's write of this buffer is over (done or cancelled).
       this.held = null;
-      this.session.ctx.pool.release(buf);
+      if (this.heldPooled) this.session.ctx.pool.release(buf);
+      this.heldPooled = true;
     }
     try {
       this.session.sideClosed(this);
@@ -447,6 +465,9 @@ export class Session implements TimerEntry, Chooser, Waiter {
     this.lastActivity = this.connectedAt;
     transition(this, State.CONNECTED, this.ctx.counters);
     const to = this.server;
+    // The pair streams from now on: engines that can pass a large read on whole (Side.pump).
+    to.socket.wholeReads?.();
+    this.client.socket.wholeReads?.();
     const hadEarly = this.early !== null;
     const sendProxy = this.target?.sendProxy;
     if (sendProxy !== undefined) this.writeProxyHeader(sendProxy);

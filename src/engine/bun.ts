@@ -35,10 +35,14 @@ import { connectTls, listenTls } from './tls-socket.ts';
  * median ratios 0.96 and 1.00, spread ±20 %), so the default stays. In a bulk profile that copy
  * is ~7 % (libc memmove) and the fresh allocations' page faults, zeroing and unmapping ~9 %; only
  * a Bun API that reads into a caller's buffer would remove them.
- * A read can be up to 512 KiB, larger than the core's pool buffers, so a chunk longer than
- * `readSize` is passed on in `readSize` pieces (views on Bun's chunk, no copy); when the core
- * pauses between two pieces the rest stays here, on the chunk Bun already allocated, and is
- * passed on after `resume` before the socket reads again.
+ * A read can be up to 512 KiB, larger than the core's pool buffers. Once a pair streams the core
+ * asks for `wholeReads`: the chunk (Bun's fresh allocation, ours to keep) goes on in one
+ * `onData`, so one write passes it on where readSize pieces took one write each (a 1 MiB
+ * transfer: ~66 writes of 16 KiB for ~4 reads, strace), and what the peer does not take now is
+ * held as it is, not copied. Before that (the preamble, a client read while its server
+ * connects) a longer chunk is passed on in `readSize` pieces (views on Bun's chunk, no copy);
+ * when the core pauses between two pieces the rest stays here and is passed on after `resume`
+ * before the socket reads again.
  *
  * Writes: a Bun TCP socket's `write(buf, offset, length)` writes what the kernel takes now,
  * returns that count and keeps nothing, so `tryWrite` writes straight from the caller's memory
@@ -237,6 +241,8 @@ class BunEngineSocket implements EngineSocket {
   errorMessage = '';
   /** In the engine's microtask queue. */
   queued = false;
+  /** The core takes a read longer than readSize whole (wholeReads). */
+  whole = false;
 
   constructor(engine: BunEngine, socket: BunSocket | null) {
     this.engine = engine;
@@ -277,6 +283,10 @@ class BunEngineSocket implements EngineSocket {
     this.heldOffset = written;
     this.heldEnd = n;
     return false;
+  }
+
+  wholeReads(): void {
+    this.whole = true;
   }
 
   pause(): void {
@@ -333,10 +343,13 @@ class BunEngineSocket implements EngineSocket {
     }
   }
 
-  /** Passes `rest` on in readSize pieces until the core pauses or the chunk is done. */
+  /**
+   * Passes `rest` on in readSize pieces until the core pauses or the chunk is done (the rest at
+   * once when the core takes whole reads).
+   */
   deliverRest(): void {
     const chunk = this.rest as Buffer;
-    const max = this.engine.readSize;
+    const max = this.whole ? chunk.length : this.engine.readSize;
     const length = chunk.length;
     while (this.restOffset < length) {
       if (this.paused) return; // the rest waits for resume()
@@ -433,7 +446,7 @@ function socketOnData(socket: BunSocket, chunk: Buffer): void {
   // Only sockets past `open` read, and `open` made their data a BunEngineSocket.
   const s = socket.data as BunEngineSocket;
   const n = chunk.length;
-  if (n <= s.engine.readSize) {
+  if (n <= s.engine.readSize || s.whole) {
     s.events.onData(chunk, n);
     return;
   }

@@ -98,6 +98,14 @@ export interface EngineSocket {
    * the pool when done with it) and the socket reads into another buffer from now on.
    */
   lendReadBuffer?(): void;
+  /**
+   * Optional (the Bun engine). From now on `onData` may deliver a whole read longer than
+   * `readSize`: memory the engine allocated for that read alone and gives away, which the caller
+   * may keep (as a held write) until it is written. The core asks for it once a pair streams, so
+   * a large read goes on in one write instead of readSize pieces; engines whose reads reuse a
+   * buffer do not offer it.
+   */
+  wholeReads?(): void;
 }
 
 /** What a listener asks of the core for each incoming connection. */

@@ -219,3 +219,34 @@ test('a client that half-closes having sent nothing while connecting: the FIN re
   server.data('banner');
   assert.equal(client.text(), 'banner');
 });
+
+test('a whole read longer than a pool buffer (wholeReads) is passed on in one write; its rest is held as it is, never copied', async (t) => {
+  const waiting = await pair(t, false);
+  assert.equal(waiting.client.wholeReadsAsked, false, 'not while the server connects');
+  const { engine, proxy, client, server } = await pair(t);
+  assert.ok(client.wholeReadsAsked && server.wholeReadsAsked, 'asked of both once connected');
+  // 5,000 bytes against 1,024-byte pool buffers; the server takes 1,000 now, the rest later.
+  const chunk = Buffer.alloc(5000);
+  for (let i = 0; i < chunk.length; i++) chunk[i] = i % 251;
+  server.takes = 1000;
+  server.holdWrites = true;
+  client.data(chunk);
+  assert.deepEqual(server.ops, ['try 1000', 'held 4000']);
+  assert.equal(server.held?.buffer, chunk.buffer, 'the held rest is the read itself');
+  assert.equal(proxy.stats().pool.inUse, 0, 'no pool buffer taken');
+  assert.equal(client.paused, true, 'the client waits for the held write');
+  server.drain();
+  assert.ok(Buffer.concat(server.sent).equals(chunk), 'every byte, in order');
+  assert.equal(client.paused, false, 'resumed after the drain');
+  assert.equal(state(proxy), 'READING', 'the drain gave nothing back to the pool');
+
+  // Closed while such a rest is held: dropped, not released to the pool.
+  client.data(chunk);
+  assert.ok(server.held !== null);
+  const id = proxy.connections()[0]?.id as number;
+  assert.ok(proxy.closeConnection(id));
+  engine.settle();
+  const stats = proxy.stats();
+  assert.equal(stats.pool.inUse, 0);
+  assert.deepEqual(stats.closed, { killed: 1 });
+});

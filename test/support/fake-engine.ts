@@ -35,6 +35,8 @@ export class FakeSocket implements EngineSocket {
   private heldN = 0;
   paused: boolean;
   closed = false;
+  /** The core asked for whole reads (EngineSocket.wholeReads); not in `ops`. */
+  wholeReadsAsked = false;
   private closing = false;
 
   constructor(engine: FakeEngine, events: SocketEvents, port: number, paused: boolean) {
@@ -80,6 +82,10 @@ export class FakeSocket implements EngineSocket {
     this.ops.push('fin');
   }
 
+  wholeReads(): void {
+    this.wholeReadsAsked = true;
+  }
+
   reset(): void {
     this.ops.push('reset');
     this.closeLater();
@@ -99,8 +105,8 @@ export class FakeSocket implements EngineSocket {
   }
 
   /** Delivers a read, whether or not the socket is paused (a test may play a faulty engine). */
-  data(text: string): void {
-    const buf = Buffer.from(text);
+  data(text: string | Buffer): void {
+    const buf = typeof text === 'string' ? Buffer.from(text) : text;
     this.events.onData(buf, buf.length);
   }
 
