@@ -1,5 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
+import { getSystemErrorName } from 'node:util';
 import type { TlsClientMaterial, TlsInfo, TlsServerMaterial } from '../tls.ts';
 import { bindServer } from './bind.ts';
 import type {
@@ -10,6 +11,7 @@ import type {
   SocketEvents,
 } from './engine.ts';
 import { NO_EVENTS } from './engine.ts';
+import { loadStreamBase, UV_EOF } from './stream-base.ts';
 
 /**
  * TLS on either engine: `node:tls` sockets behind the EngineSocket contract. Node runs OpenSSL's
@@ -33,12 +35,33 @@ import { NO_EVENTS } from './engine.ts';
  * FIN ↔ close_notify: `shutdown` ends the stream (close_notify, then FIN); the peer's
  * close_notify or FIN is `onEnd`. A paused stream stops reading from the kernel once its
  * readable buffer (16 KiB) is full, so backpressure reaches the peer as with plain TCP.
+ *
+ * Reads on Node, once the handshake is done: the TLSSocket's native TLSWrap handle reports each
+ * decrypted chunk (a fresh buffer of at most 16 KiB) to its `onread`; switchyard takes that
+ * callback over (`takeReads`) and pauses and resumes the handle itself, as the Node engine does
+ * with TCP handles, so a chunk no longer goes through the Readable stream (push, buffering,
+ * 'data'). Chunks the stream had already buffered are passed on first; a chunk that arrives
+ * after a pause (TLSWrap may still hand over what it decrypted in the same pass) waits in
+ * `rest`. Bun's `node:tls` has no such handle and keeps the stream path.
  */
 
-/** Where the socket's wrapper is kept on the TLSSocket (for the named event functions). */
+/** Where the socket's wrapper is kept on the TLSSocket and its handle (for the named functions). */
 const kOwner = Symbol('switchyard.tls.owner');
 
 type OwnedTlsSocket = tls.TLSSocket & { [kOwner]?: TlsEngineSocket };
+
+/** Node's stream_base state, or null (Bun): then reads stay on the stream. */
+const STREAM_BASE = loadStreamBase();
+
+/** The TLSWrap handle of a Node TLSSocket: what `takeReads` uses of it. */
+interface TlsHandle {
+  [kOwner]?: TlsEngineSocket;
+  onread: (this: TlsHandle, arrayBuffer: ArrayBuffer) => undefined;
+  readStart(): number;
+  readStop(): number;
+  /** net.Socket's own flag for whether the handle reads; kept true to what it does. */
+  reading: boolean;
+}
 
 /** A TLSSocket behind the EngineSocket contract. */
 export class TlsEngineSocket implements EngineSocket {
@@ -54,9 +77,13 @@ export class TlsEngineSocket implements EngineSocket {
   paused: boolean;
   /** Handshake done (a connect's `onOpen` delivered, or an accepted socket). */
   open: boolean;
-  /** Rest of a read longer than readSize, passed on after resume. */
+  /** Rest of a read longer than readSize, or reads that came while paused; passed on after resume. */
   rest: Buffer | null = null;
   restOffset = 0;
+  /** The TLSWrap handle whose reads switchyard takes (Node, after the handshake); else null. */
+  handle: TlsHandle | null = null;
+  /** The peer's end came while `rest` still waited: `onEnd` follows it. */
+  endAfterRest = false;
   /** Writes given to the stream whose callback has not come yet. */
   writesInFlight = 0;
   /** `writeHeld` returned false: `onDrain` is owed when every write has completed. */
@@ -102,14 +129,78 @@ export class TlsEngineSocket implements EngineSocket {
 
   pause(): void {
     this.paused = true;
-    this.stream.pause();
+    const h = this.handle;
+    if (h === null) {
+      this.stream.pause();
+    } else if (h.reading) {
+      h.reading = false;
+      h.readStop();
+    }
   }
 
   resume(): void {
     this.paused = false;
     if (!this.open) return; // a connect reads once its handshake is done
     if (this.rest !== null) process.nextTick(deliverRest, this);
-    else this.stream.resume();
+    else this.startReading();
+  }
+
+  /** Reads again: the handle's reads when they are ours, else the stream's. */
+  startReading(): void {
+    const h = this.handle;
+    if (h === null) {
+      this.stream.resume();
+    } else if (!h.reading && !this.closing && !this.stream.destroyed) {
+      h.reading = true;
+      h.readStart();
+    }
+  }
+
+  /**
+   * Node: takes the TLSWrap handle's reads from the stream (see the file comment); called once
+   * the handshake is done. Whatever the stream already buffered goes first. No-op on Bun.
+   */
+  takeReads(): void {
+    if (STREAM_BASE === null) return;
+    const h = (this.stream as unknown as { _handle?: Partial<TlsHandle> | null })._handle;
+    if (
+      h === null ||
+      h === undefined ||
+      typeof h.readStart !== 'function' ||
+      typeof h.readStop !== 'function' ||
+      typeof h.onread !== 'function'
+    ) {
+      return;
+    }
+    const handle = h as TlsHandle;
+    handle[kOwner] = this;
+    handle.onread = tlsHandleOnRead;
+    this.handle = handle;
+    // The stream's listener stays for a chunk it still holds; read() hands it over.
+    for (let chunk = this.stream.read() as Buffer | null; chunk !== null; ) {
+      this.keep(chunk);
+      chunk = this.stream.read() as Buffer | null;
+    }
+    // read() may have started the handle (net.Socket's _read): match what the core wants.
+    if (this.paused || this.rest !== null) {
+      if (handle.reading) {
+        handle.reading = false;
+        handle.readStop();
+      }
+    } else {
+      this.startReading();
+    }
+  }
+
+  /** Adds a chunk to `rest`, to be passed on after resume (copied only when one already waits). */
+  keep(chunk: Buffer): void {
+    if (this.rest === null) {
+      this.rest = chunk;
+      this.restOffset = 0;
+    } else {
+      this.rest = Buffer.concat([this.rest.subarray(this.restOffset), chunk]);
+      this.restOffset = 0;
+    }
   }
 
   shutdown(): void {
@@ -138,8 +229,9 @@ export class TlsEngineSocket implements EngineSocket {
     this.stream.destroy();
   }
 
-  /** The handshake is done: record what was negotiated. */
+  /** The handshake is done: record what was negotiated, take the reads (Node). */
   secured(): void {
+    this.takeReads();
     const s = this.stream;
     const servername = (s as tls.TLSSocket & { servername?: string | false }).servername;
     this.tls = {
@@ -165,7 +257,53 @@ function deliverRest(s: TlsEngineSocket): void {
   }
   s.rest = null;
   s.restOffset = 0;
-  if (!s.paused && !s.closing) s.stream.resume();
+  if (s.endAfterRest) {
+    s.endAfterRest = false;
+    if (!s.closing && s.open) s.events.onEnd();
+    return;
+  }
+  if (!s.paused && !s.closing) s.startReading();
+}
+
+/** The TLSWrap's read callback once switchyard has taken it (takeReads); `this` is the handle. */
+function tlsHandleOnRead(this: TlsHandle, arrayBuffer: ArrayBuffer): undefined {
+  const s = this[kOwner] as TlsEngineSocket;
+  const base = STREAM_BASE as NonNullable<typeof STREAM_BASE>;
+  const n = base.state[base.kReadBytesOrError] as number;
+  if (n === 0) return;
+  if (s.closing) return;
+  if (n > 0) {
+    const chunk = Buffer.from(arrayBuffer, base.state[base.kArrayBufferOffset], n);
+    if (s.paused || s.rest !== null) {
+      s.keep(chunk); // decrypted in the same pass as a read before the pause
+      return;
+    }
+    if (n <= s.readSize) {
+      s.events.onData(chunk, n);
+      return;
+    }
+    s.rest = chunk;
+    s.restOffset = 0;
+    deliverRest(s);
+    if (s.rest !== null && this.reading) {
+      this.reading = false;
+      this.readStop();
+    }
+    return;
+  }
+  this.reading = false; // libuv stopped reading: end or error
+  if (n === UV_EOF) {
+    if (!s.open) return;
+    if (s.rest !== null) s.endAfterRest = true;
+    else s.events.onEnd();
+    return;
+  }
+  const code = getSystemErrorName(n);
+  if (!s.errorReported) {
+    s.errorReported = true;
+    s.events.onError(code, `read ${code}`);
+  }
+  s.destroy();
 }
 
 // ─── Stream events: named functions, `this` is the TLSSocket ───
@@ -258,7 +396,7 @@ function connectSecured(this: OwnedTlsSocket): void {
   s.open = true;
   s.secured();
   s.events.onOpen();
-  if (!s.paused && !s.closing) this.resume();
+  if (!s.paused && !s.closing) s.startReading();
 }
 
 // ─── Termination ───
