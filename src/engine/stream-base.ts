@@ -7,6 +7,15 @@ export interface StreamBase {
   readonly state: Int32Array;
   readonly kReadBytesOrError: number;
   readonly kArrayBufferOffset: number;
+  /** The request object a handle's writeBuffer takes; its `oncomplete(status)` ends the write. */
+  readonly WriteWrap: new () => WriteReq;
+}
+
+/** A write request, as `writeBuffer` takes it; `buffer` keeps the bytes alive while it runs. */
+export interface WriteReq {
+  oncomplete: ((this: WriteReq, status: number) => void) | null;
+  owner: unknown;
+  buffer: Buffer | null;
 }
 
 export function loadStreamBase(): StreamBase | null {
@@ -16,11 +25,13 @@ export function loadStreamBase(): StreamBase | null {
       streamBaseState?: unknown;
       kReadBytesOrError?: unknown;
       kArrayBufferOffset?: unknown;
+      WriteWrap?: unknown;
     };
     if (
       !(b.streamBaseState instanceof Int32Array) ||
       typeof b.kReadBytesOrError !== 'number' ||
-      typeof b.kArrayBufferOffset !== 'number'
+      typeof b.kArrayBufferOffset !== 'number' ||
+      typeof b.WriteWrap !== 'function'
     ) {
       return null;
     }
@@ -28,6 +39,7 @@ export function loadStreamBase(): StreamBase | null {
       state: b.streamBaseState,
       kReadBytesOrError: b.kReadBytesOrError,
       kArrayBufferOffset: b.kArrayBufferOffset,
+      WriteWrap: b.WriteWrap as new () => WriteReq,
     };
   } catch {
     return null;

@@ -11,7 +11,7 @@ import type {
   SocketEvents,
 } from './engine.ts';
 import { NO_EVENTS } from './engine.ts';
-import { loadStreamBase, UV_EOF } from './stream-base.ts';
+import { loadStreamBase, UV_EOF, type WriteReq } from './stream-base.ts';
 
 /**
  * TLS on either engine: `node:tls` sockets behind the EngineSocket contract. Node runs OpenSSL's
@@ -29,10 +29,10 @@ import { loadStreamBase, UV_EOF } from './stream-base.ts';
  * to `handshakeFailed` and never becomes a session.
  *
  * Data: TLSSocket is a stream. Reads arrive as decrypted chunks (one TLS record, at most 16 KiB
- * each; larger ones are split to `readSize` pieces like the Bun engine does). Writes cannot be
- * "tried" (the stream keeps the buffer until it is encrypted and written), so `tryWrite` returns
- * 0 and `writeHeld` reports the pool buffer free when the stream has already finished with it.
- * FIN ↔ close_notify: `shutdown` ends the stream (close_notify, then FIN); the peer's
+ * each; larger ones are split to `readSize` pieces like the Bun engine does). Through the stream
+ * writes cannot be "tried" (it keeps the buffer until it is encrypted and written), so there
+ * `tryWrite` returns 0 and `writeHeld` reports the pool buffer free when the stream has already
+ * finished with it. FIN ↔ close_notify: `shutdown` ends the stream (close_notify, then FIN); the peer's
  * close_notify or FIN is `onEnd`. A paused stream stops reading from the kernel once its
  * readable buffer (16 KiB) is full, so backpressure reaches the peer as with plain TCP.
  *
@@ -42,7 +42,11 @@ import { loadStreamBase, UV_EOF } from './stream-base.ts';
  * with TCP handles, so a chunk no longer goes through the Readable stream (push, buffering,
  * 'data'). Chunks the stream had already buffered are passed on first; a chunk that arrives
  * after a pause (TLSWrap may still hand over what it decrypted in the same pass) waits in
- * `rest`. Bun's `node:tls` has no such handle and keeps the stream path.
+ * `rest`. Writes go to the handle too (`writeBuffer`): TLSWrap encrypts, or copies, the bytes
+ * inside the call, so `tryWrite` takes a whole chunk and keeps nothing; TLSWrap takes one write
+ * at a time, so while one is in flight `tryWrite` takes 0 and a held write waits for it. Bytes
+ * the stream still writes (given before the handshake was done) keep the stream path until they
+ * are out. Bun's `node:tls` has no such handle and keeps the stream path.
  */
 
 /** Where the socket's wrapper is kept on the TLSSocket and its handle (for the named functions). */
@@ -59,6 +63,7 @@ interface TlsHandle {
   onread: (this: TlsHandle, arrayBuffer: ArrayBuffer) => undefined;
   readStart(): number;
   readStop(): number;
+  writeBuffer(req: WriteReq, data: Buffer): number;
   /** net.Socket's own flag for whether the handle reads; kept true to what it does. */
   reading: boolean;
 }
@@ -84,6 +89,10 @@ export class TlsEngineSocket implements EngineSocket {
   handle: TlsHandle | null = null;
   /** The peer's end came while `rest` still waited: `onEnd` follows it. */
   endAfterRest = false;
+  /** The write given to the handle that has not completed (at most one); null when none. */
+  handleWrite: WriteReq | null = null;
+  /** A held write waiting for `handleWrite` to complete; null when none. */
+  queuedWrite: Buffer | null = null;
   /** Writes given to the stream whose callback has not come yet. */
   writesInFlight = 0;
   /** `writeHeld` returned false: `onDrain` is owed when every write has completed. */
@@ -113,12 +122,26 @@ export class TlsEngineSocket implements EngineSocket {
     stream.on('close', streamOnClose);
   }
 
-  tryWrite(_data: Buffer, _n: number): number {
-    return 0;
+  tryWrite(data: Buffer, n: number): number {
+    // Node, after the handshake, with nothing in flight: the TLSWrap encrypts (or copies) the
+    // bytes inside the call, so they are all taken and `data` is free at once. One write at a
+    // time (TLSWrap takes no second one before the first completes): while it runs, 0.
+    if (this.handle === null || this.handleWrite !== null || this.closing) return 0;
+    if (this.writesInFlight > 0) return 0; // the stream still writes (bytes from before the handshake)
+    this.writeToHandle(n === data.length ? data : data.subarray(0, n));
+    return n;
   }
 
   writeHeld(buf: Buffer, n: number): boolean {
     if (this.closing || this.stream.destroyed) return true;
+    if (this.handle !== null && this.writesInFlight === 0) {
+      const chunk = n === buf.length ? buf : buf.subarray(0, n);
+      // Held until its write (or the one before it) completes: the peer waits for onDrain.
+      if (this.handleWrite === null) this.writeToHandle(chunk);
+      else this.queuedWrite = chunk;
+      this.drainOwed = true;
+      return false;
+    }
     this.writesInFlight++;
     this.stream.write(n === buf.length ? buf : buf.subarray(0, n), this.afterWrite);
     // Nothing left in the stream: it has finished with the buffer inside the call.
@@ -205,7 +228,28 @@ export class TlsEngineSocket implements EngineSocket {
 
   shutdown(): void {
     if (this.closing) return;
-    this.stream.end(); // close_notify, then FIN, after every write queued before it
+    // close_notify, then FIN, after every write queued before it: the stream's and the handle's
+    // (the TLSWrap orders them; test/engine/tls-reads.test.ts asks with 32 MiB in flight).
+    this.stream.end();
+  }
+
+  /** Gives `chunk` to the TLSWrap handle (none in flight); its completion is handleWriteDone. */
+  writeToHandle(chunk: Buffer): void {
+    const base = STREAM_BASE as NonNullable<typeof STREAM_BASE>;
+    const req = new base.WriteWrap();
+    req.oncomplete = handleWriteDone;
+    req.owner = this;
+    req.buffer = chunk;
+    const err = (this.handle as TlsHandle).writeBuffer(req, chunk);
+    if (err !== 0) {
+      const code = getSystemErrorName(err);
+      if (!this.errorReported) {
+        this.errorReported = true;
+        process.nextTick(reportWriteError, this, code);
+      }
+      return;
+    }
+    this.handleWrite = req;
   }
 
   reset(): void {
@@ -343,6 +387,41 @@ function streamOnClose(this: OwnedTlsSocket): void {
   const events = s.events;
   s.events = NO_EVENTS;
   events.onClose();
+}
+
+/** The handle's write completed (`this` is its request): the queued one next, or onDrain. */
+function handleWriteDone(this: WriteReq, status: number): void {
+  const s = this.owner as TlsEngineSocket;
+  this.owner = null;
+  this.buffer = null;
+  if (s.handleWrite === this) s.handleWrite = null;
+  if (s.closing) return;
+  if (status < 0) {
+    const code = getSystemErrorName(status);
+    if (!s.errorReported) {
+      s.errorReported = true;
+      s.events.onError(code, `write ${code}`);
+    }
+    s.destroy();
+    return;
+  }
+  const next = s.queuedWrite;
+  if (next !== null) {
+    s.queuedWrite = null;
+    s.writeToHandle(next);
+    return;
+  }
+  if (s.drainOwed) {
+    s.drainOwed = false;
+    s.events.onDrain();
+  }
+}
+
+/** A write the handle refused at once: reported after the core's call, then the socket closed. */
+function reportWriteError(s: TlsEngineSocket, code: string): void {
+  if (s.closing) return;
+  s.events.onError(code, `write ${code}`);
+  s.destroy();
 }
 
 function writeDone(this: TlsEngineSocket, err?: Error | null): void {

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import tls from 'node:tls';
 import type { EngineSocket, SocketEvents } from '../../src/engine/engine.ts';
-import { listenTls, type TlsEngineSocket } from '../../src/engine/tls-socket.ts';
+import { connectTls, listenTls, type TlsEngineSocket } from '../../src/engine/tls-socket.ts';
 import type { TlsServerMaterial } from '../../src/tls.ts';
 import { makeCa, makeCert, type Pem } from '../support/certs.ts';
 import { sleep, waitFor } from '../support/clients.ts';
@@ -150,4 +150,68 @@ test('node: pauses in the middle of a TLS stream lose and reorder nothing', asyn
   await waitFor(() => received.ended, 15_000, 'the FIN after the bytes');
   assert.equal(received.endedAt, payload.length, 'onEnd comes after the last byte');
   assert.equal(digest(received.chunks), digest([payload]), 'bytes intact and in order');
+});
+
+test('node: writes to a TLS socket keep their order across the handshake, a write in flight and a FIN', async (t) => {
+  const ca = await makeCa();
+  const pem = await makeCert(ca, ['localhost']);
+  const got: Buffer[] = [];
+  let serverEndedAt = -1;
+  const server = tls.createServer({ cert: pem.cert, key: pem.key, allowHalfOpen: true }, (s) => {
+    let stopped = false;
+    s.on('data', (c: Buffer) => {
+      got.push(c);
+      if (stopped || got.length < 2) return;
+      stopped = true;
+      s.pause();
+      setTimeout(() => s.resume(), 300);
+    });
+    s.on('end', () => {
+      serverEndedAt = got.reduce((n, c) => n + c.length, 0);
+      s.end();
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const { port } = server.address() as import('node:net').AddressInfo;
+  let opened = false;
+  let drains = 0;
+  const events: SocketEvents = {
+    onOpen() {
+      opened = true;
+    },
+    onData() {},
+    onDrain() {
+      drains++;
+    },
+    onEnd() {},
+    onError() {},
+    onClose() {},
+  };
+  const material = { ca: ca.cert, servername: 'localhost', verify: true, cert: null, key: null };
+  const socket = connectTls('127.0.0.1', port, events, material, READ_SIZE) as TlsEngineSocket;
+  t.after(() => socket.destroy());
+  // The last part is large: still in flight (the server stops reading for a moment) when the
+  // FIN is asked for.
+  const payload = randomBytes(3 * READ_SIZE + 32 * 1024 * 1024);
+  // Parts 0-2 are a read each; part 3 is the rest.
+  const part = (i: number) =>
+    payload.subarray(i * READ_SIZE, i < 3 ? (i + 1) * READ_SIZE : undefined);
+  // 1. While connecting: held by the stream until the handshake is done.
+  assert.equal(socket.writeHeld(Buffer.from(part(0)), part(0).length), false);
+  await waitFor(() => opened && drains === 1, 5000, 'the connect and the first drain');
+  assert.notEqual(socket.handle, null, 'reads and writes go to the TLSWrap handle now');
+  // 2. Tried: taken whole; 3. a held write while it is in flight waits for it; 4. tried again,
+  // then FIN while that write is in flight.
+  assert.equal(socket.tryWrite(Buffer.from(part(1)), part(1).length), part(1).length);
+  assert.equal(socket.tryWrite(Buffer.from(part(2)), part(2).length), 0, 'one write at a time');
+  assert.equal(socket.writeHeld(Buffer.from(part(2)), part(2).length), false);
+  await waitFor(() => drains === 2, 5000, 'the drain of the held write');
+  assert.equal(socket.tryWrite(Buffer.from(part(3)), part(3).length), part(3).length);
+  socket.shutdown(); // while part 3 is in flight: the FIN goes after it
+  assert.notEqual(socket.handleWrite, null, 'the last write is still in flight');
+  await waitFor(() => serverEndedAt >= 0, 10_000, 'the FIN at the server');
+  assert.equal(serverEndedAt, payload.length, 'the FIN came after every byte');
+  assert.equal(digest(got), digest([payload]), 'bytes intact and in order');
 });
