@@ -14,6 +14,7 @@ import type {
   SocketEvents,
 } from './engine.ts';
 import { NO_EVENTS } from './engine.ts';
+import { loadStreamBase, UV_EOF } from './stream-base.ts';
 import { connectTls, listenTls } from './tls-socket.ts';
 
 /**
@@ -194,17 +195,15 @@ function loadBindings(): Bindings {
       TCPConnectWrap: Bindings['TCPConnectWrap'];
       constants: { SOCKET: number };
     };
-    const stream = load('stream_wrap') as Omit<Bindings, 'TCP' | 'SOCKET' | 'TCPConnectWrap'>;
-    if (typeof tcp.TCP !== 'function' || !(stream.streamBaseState instanceof Int32Array)) {
-      throw new Error('unexpected shape');
-    }
+    const stream = loadStreamBase();
+    if (typeof tcp.TCP !== 'function' || stream === null) throw new Error('unexpected shape');
     return {
       TCP: tcp.TCP,
       SOCKET: tcp.constants.SOCKET,
       TCPConnectWrap: tcp.TCPConnectWrap,
-      WriteWrap: stream.WriteWrap,
-      ShutdownWrap: stream.ShutdownWrap,
-      streamBaseState: stream.streamBaseState,
+      WriteWrap: stream.WriteWrap as unknown as Bindings['WriteWrap'],
+      ShutdownWrap: stream.ShutdownWrap as Bindings['ShutdownWrap'],
+      streamBaseState: stream.state,
       kReadBytesOrError: stream.kReadBytesOrError,
       kLastWriteWasAsync: stream.kLastWriteWasAsync,
     };
@@ -217,7 +216,6 @@ function loadBindings(): Bindings {
   }
 }
 
-const UV_EOF = -4095;
 const UV_ECANCELED = -125;
 
 const kOwner = Symbol('switchyard.owner');

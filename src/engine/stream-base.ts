@@ -1,14 +1,20 @@
 /**
- * Node's stream_base shared state: how a native stream handle's `onread` callback learns how many
- * bytes it was given (or the error), and where in the ArrayBuffer they start. Node only: Bun
- * has no `process.binding('stream_wrap')`, and null is returned there.
+ * Node's `stream_wrap` binding, the one place it is loaded (the Node engine's TCP handles and the
+ * TLS socket's TLSWrap handle both use it): the shared state through which a native stream
+ * handle's `onread` learns how many bytes it was given (or the error) and where in the
+ * ArrayBuffer they start, and whether the last write completed inside the call; and the request
+ * objects of writes and shutdowns. Node only: Bun has no `process.binding('stream_wrap')`, and
+ * null is returned there.
  */
 export interface StreamBase {
   readonly state: Int32Array;
   readonly kReadBytesOrError: number;
   readonly kArrayBufferOffset: number;
+  readonly kLastWriteWasAsync: number;
   /** The request object a handle's writeBuffer takes; its `oncomplete(status)` ends the write. */
   readonly WriteWrap: new () => WriteReq;
+  /** The request object a handle's shutdown takes. */
+  readonly ShutdownWrap: new () => unknown;
 }
 
 /** A write request, as `writeBuffer` takes it; `buffer` keeps the bytes alive while it runs. */
@@ -25,13 +31,17 @@ export function loadStreamBase(): StreamBase | null {
       streamBaseState?: unknown;
       kReadBytesOrError?: unknown;
       kArrayBufferOffset?: unknown;
+      kLastWriteWasAsync?: unknown;
       WriteWrap?: unknown;
+      ShutdownWrap?: unknown;
     };
     if (
       !(b.streamBaseState instanceof Int32Array) ||
       typeof b.kReadBytesOrError !== 'number' ||
       typeof b.kArrayBufferOffset !== 'number' ||
-      typeof b.WriteWrap !== 'function'
+      typeof b.kLastWriteWasAsync !== 'number' ||
+      typeof b.WriteWrap !== 'function' ||
+      typeof b.ShutdownWrap !== 'function'
     ) {
       return null;
     }
@@ -39,7 +49,9 @@ export function loadStreamBase(): StreamBase | null {
       state: b.streamBaseState,
       kReadBytesOrError: b.kReadBytesOrError,
       kArrayBufferOffset: b.kArrayBufferOffset,
+      kLastWriteWasAsync: b.kLastWriteWasAsync,
       WriteWrap: b.WriteWrap as new () => WriteReq,
+      ShutdownWrap: b.ShutdownWrap as new () => unknown,
     };
   } catch {
     return null;

@@ -242,11 +242,8 @@ export class TlsEngineSocket implements EngineSocket {
     req.buffer = chunk;
     const err = (this.handle as TlsHandle).writeBuffer(req, chunk);
     if (err !== 0) {
-      const code = getSystemErrorName(err);
-      if (!this.errorReported) {
-        this.errorReported = true;
-        process.nextTick(reportWriteError, this, code);
-      }
+      // Reported after the core's call (it may be mid-call), then the socket is closed.
+      process.nextTick(failWrite, this, getSystemErrorName(err));
       return;
     }
     this.handleWrite = req;
@@ -271,6 +268,30 @@ export class TlsEngineSocket implements EngineSocket {
     if (this.closing) return;
     this.closing = true;
     this.stream.destroy();
+  }
+
+  /** A read, from the stream or the handle: passed on, in readSize pieces when longer. */
+  received(chunk: Buffer): void {
+    if (chunk.length <= this.readSize) {
+      this.events.onData(chunk, chunk.length);
+      return;
+    }
+    // Longer than a pool buffer: the stream stays paused until the pieces are passed on (the
+    // handle cannot read during this call; a pause by the core stops it).
+    if (this.handle === null) this.stream.pause();
+    this.rest = chunk;
+    this.restOffset = 0;
+    deliverRest(this);
+  }
+
+  /** Reports `code` (once per socket) and closes. */
+  fail(code: string, message: string): void {
+    if (this.closing) return;
+    if (!this.errorReported) {
+      this.errorReported = true;
+      this.events.onError(code, message);
+    }
+    this.destroy();
   }
 
   /** The handshake is done: record what was negotiated, take the reads (Node). */
@@ -322,17 +343,7 @@ function tlsHandleOnRead(this: TlsHandle, arrayBuffer: ArrayBuffer): undefined {
       s.keep(chunk); // decrypted in the same pass as a read before the pause
       return;
     }
-    if (n <= s.readSize) {
-      s.events.onData(chunk, n);
-      return;
-    }
-    s.rest = chunk;
-    s.restOffset = 0;
-    deliverRest(s);
-    if (s.rest !== null && this.reading) {
-      this.reading = false;
-      this.readStop();
-    }
+    s.received(chunk);
     return;
   }
   this.reading = false; // libuv stopped reading: end or error
@@ -343,11 +354,7 @@ function tlsHandleOnRead(this: TlsHandle, arrayBuffer: ArrayBuffer): undefined {
     return;
   }
   const code = getSystemErrorName(n);
-  if (!s.errorReported) {
-    s.errorReported = true;
-    s.events.onError(code, `read ${code}`);
-  }
-  s.destroy();
+  s.fail(code, `read ${code}`);
 }
 
 // ─── Stream events: named functions, `this` is the TLSSocket ───
@@ -355,15 +362,7 @@ function tlsHandleOnRead(this: TlsHandle, arrayBuffer: ArrayBuffer): undefined {
 function streamOnData(this: OwnedTlsSocket, chunk: Buffer): void {
   const s = this[kOwner] as TlsEngineSocket;
   if (s.closing) return;
-  if (chunk.length <= s.readSize) {
-    s.events.onData(chunk, chunk.length);
-    return;
-  }
-  // Longer than a pool buffer: passed on in pieces; the stream stays paused until it is done.
-  this.pause();
-  s.rest = chunk;
-  s.restOffset = 0;
-  deliverRest(s);
+  s.received(chunk);
 }
 
 function streamOnEnd(this: OwnedTlsSocket): void {
@@ -397,12 +396,7 @@ function handleWriteDone(this: WriteReq, status: number): void {
   if (s.handleWrite === this) s.handleWrite = null;
   if (s.closing) return;
   if (status < 0) {
-    const code = getSystemErrorName(status);
-    if (!s.errorReported) {
-      s.errorReported = true;
-      s.events.onError(code, `write ${code}`);
-    }
-    s.destroy();
+    failWrite(s, getSystemErrorName(status));
     return;
   }
   const next = s.queuedWrite;
@@ -417,11 +411,8 @@ function handleWriteDone(this: WriteReq, status: number): void {
   }
 }
 
-/** A write the handle refused at once: reported after the core's call, then the socket closed. */
-function reportWriteError(s: TlsEngineSocket, code: string): void {
-  if (s.closing) return;
-  s.events.onError(code, `write ${code}`);
-  s.destroy();
+function failWrite(s: TlsEngineSocket, code: string): void {
+  s.fail(code, `write ${code}`);
 }
 
 function writeDone(this: TlsEngineSocket, err?: Error | null): void {
