@@ -129,6 +129,31 @@ test('node: the TLSWrap handle reads for the engine; bytes sent with the handsha
   );
 });
 
+test('node: a pause inside the first chunk: the rest of that read and the FIN wait for resume', async (t) => {
+  const ca = await makeCa();
+  const pem = await makeCert(ca, ['localhost']);
+  // Not resumed for 300 ms, so the records and the close_notify all wait in the kernel and
+  // TLSWrap decrypts them in one pass: the core's pause in the first chunk leaves the others,
+  // and the end, to come after its resume.
+  let endedWhilePaused = false;
+  const { port, received } = await listen(t, pem, 300, (socket, r) => {
+    if (r.chunks.length !== 1) return;
+    socket.pause();
+    setTimeout(() => {
+      endedWhilePaused = r.ended;
+      socket.resume();
+    }, 50);
+  });
+  const payload = randomBytes(40 * 1024);
+  const c = await client(port, ca.cert);
+  t.after(() => c.destroy());
+  c.end(payload);
+  await waitFor(() => received.ended, 5000, 'the FIN after the bytes');
+  assert.equal(endedWhilePaused, false, 'no end while the core had paused');
+  assert.equal(received.endedAt, payload.length, 'onEnd comes after the last byte');
+  assert.equal(digest(received.chunks), digest([payload]), 'bytes intact and in order');
+});
+
 test('node: pauses in the middle of a TLS stream lose and reorder nothing', async (t) => {
   const ca = await makeCa();
   const pem = await makeCert(ca, ['localhost']);
