@@ -15,7 +15,7 @@ import type { Engine } from './engine/engine.ts';
 import { createEngine, runtimeEngineName } from './engine/select.ts';
 import { createLogger } from './log.ts';
 import { type AccessLog, openAccessLog } from './observability/access-log.ts';
-import type { ConnectionRow, SwitchyardStats } from './stats.ts';
+import { type ConnectionRow, entryOf, type SwitchyardStats, setEntry } from './stats.ts';
 import type { TlsClientMaterial } from './tls.ts';
 import { formatHostPort, type HostPort } from './units.ts';
 
@@ -348,7 +348,7 @@ class Switchyard implements ProxyHandle {
 
   addresses(): Record<string, HostPort> {
     const out: Record<string, HostPort> = {};
-    for (const [name, { proxy }] of this.frontends) out[name] = proxy.address;
+    for (const [name, { proxy }] of this.frontends) setEntry(out, name, proxy.address);
     return out;
   }
 
@@ -359,15 +359,15 @@ class Switchyard implements ProxyHandle {
   stats(): SwitchyardStats {
     const frontends: SwitchyardStats['frontends'] = {};
     const into = (name: string, s: FrontendStats) => {
-      const have = frontends[name];
-      frontends[name] = have ? add(have, s) : s;
+      const have = entryOf(frontends, name);
+      setEntry(frontends, name, have ? add(have, s) : s);
     };
     for (const [name, { config, proxy }] of this.frontends)
       into(name, this.statsOf(proxy, config.backend));
     for (const r of this.retired) into(r.name, this.statsOf(r.proxy, r.backend));
     for (const [name, s] of this.released) into(name, s);
     const backends: SwitchyardStats['backends'] = {};
-    for (const [name, backend] of this.backends) backends[name] = backend.stats();
+    for (const [name, backend] of this.backends) setEntry(backends, name, backend.stats());
     return { frontends, backends };
   }
 

@@ -5,7 +5,7 @@ import { describe, type TestContext, test } from 'node:test';
 import { closedWithin, connect, waitFor } from '../support/clients.ts';
 import { ENGINES } from '../support/proc.ts';
 import { startBalancer } from '../support/proxy-process.ts';
-import { startNamedServer, startServer } from '../support/servers.ts';
+import { startNamedServer, startServer, whoAnswers } from '../support/servers.ts';
 
 const TOKEN = 's3cret-token';
 
@@ -335,6 +335,51 @@ for (const engine of ENGINES) {
       for (const bad of ['?limit=0', '?limit=5001', '?limit=ten', '?offset=-1', '?limit=1.5']) {
         assert.equal((await page(bad)).status, 400, bad);
       }
+    });
+
+    test('names that are JavaScript object keys show in /api/stats, /api/backends, /metrics', async (t) => {
+      const b = await startNamedServer(t, 'b');
+      const p = await startBalancer(
+        t,
+        {
+          frontends: [
+            { name: 'constructor', listen: '127.0.0.1:0', backend: '__proto__' },
+            { name: 'toString', listen: '127.0.0.1:0', backend: '__proto__' },
+          ],
+          backends: [
+            { name: '__proto__', servers: [{ name: '__proto__', address: `127.0.0.1:${b.port}` }] },
+          ],
+          admin: { listen: 0 },
+        },
+        engine,
+      );
+      assert.equal(await whoAnswers(p.port), 'b', 'through the frontend named constructor');
+      const base = `http://127.0.0.1:${p.admin}`;
+      const stats = JSON.parse((await get(base, '/api/stats', null)).body);
+      assert.deepEqual(Object.keys(stats.frontends), ['constructor', 'toString']);
+      assert.equal(stats.frontends.constructor.accepted, 1);
+      assert.equal(stats.frontends.constructor.backend, '__proto__');
+      assert.deepEqual(Object.keys(stats.backends), ['__proto__']);
+      assert.equal(
+        Object.getOwnPropertyDescriptor(stats.backends, '__proto__')?.value.name,
+        '__proto__',
+      );
+      const backends = JSON.parse((await get(base, '/api/backends', null)).body);
+      assert.deepEqual(
+        backends.map((x: { name: string; servers: { name: string }[] }) => [
+          x.name,
+          x.servers.map((s) => s.name),
+        ]),
+        [['__proto__', ['__proto__']]],
+      );
+      const m = (await get(base, '/metrics', null)).body;
+      assert.equal(sample(m, 'switchyard_connections_accepted_total', 'frontend="constructor"'), 1);
+      assert.equal(sample(m, 'switchyard_connections_accepted_total', 'frontend="toString"'), 0);
+      assert.equal(
+        sample(m, 'switchyard_server_connections_total', 'backend="__proto__",server="__proto__"'),
+        1,
+      );
+      assert.equal(sample(m, 'switchyard_backend_queue_length', 'backend="__proto__"'), 0);
     });
 
     test('without a token, no header is needed', async (t) => {

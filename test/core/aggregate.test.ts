@@ -139,3 +139,58 @@ test('a backend with discover keeps its servers (named ADDRESS:PORT, in no confi
   } as unknown as Parameters<typeof keepConfigured>[1]);
   assert.equal(kept.backends.app?.servers.length, report(10, 2, true).backends.app?.servers.length);
 });
+
+test('names that are JavaScript object keys are summed, kept and dropped like any other', () => {
+  // As a worker's report arrives: JSON, whose parse makes `__proto__` an own key.
+  const named = (accepted: number): SwitchyardStats => {
+    const r = report(accepted, 1, true);
+    const web = r.frontends.web as SwitchyardStats['frontends'][string];
+    const app = r.backends.app as SwitchyardStats['backends'][string];
+    const server = app.servers[0] as (typeof app.servers)[number];
+    // A computed key: `__proto__: x` in a literal would set the prototype instead.
+    const text = JSON.stringify({
+      frontends: { constructor: { ...web, backend: '__proto__' }, ['__proto__']: web },
+      backends: {
+        ['__proto__']: { ...app, name: '__proto__', servers: [{ ...server, name: '__proto__' }] },
+      },
+    });
+    return JSON.parse(text);
+  };
+  const one = named(1);
+  assert.deepEqual(Object.keys(one.frontends), ['constructor', '__proto__']);
+  assert.deepEqual(Object.keys(one.backends), ['__proto__']);
+  for (const sum of [
+    sumStats([named(10), named(5)]),
+    sumStats([named(10), countersOf(named(5))]),
+  ]) {
+    assert.deepEqual(Object.keys(sum.frontends), ['constructor', '__proto__']);
+    assert.equal(own(sum.frontends, 'constructor').accepted, 15);
+    assert.equal(own(sum.frontends, 'constructor').backend, '__proto__');
+    assert.equal(own(sum.frontends, '__proto__').accepted, 15);
+    const b = own(sum.backends, '__proto__');
+    assert.equal(b.name, '__proto__');
+    assert.deepEqual(
+      b.servers.map((s) => [s.name, s.connections]),
+      [['__proto__', 15]],
+    );
+  }
+  const kept = keepConfigured(sumStats([named(3)]), {
+    frontends: [{ name: 'constructor' }],
+    backends: [{ name: '__proto__', servers: [{ name: '__proto__' }] }],
+  } as unknown as Parameters<typeof keepConfigured>[1]);
+  assert.deepEqual(Object.keys(kept.frontends), ['constructor']);
+  assert.deepEqual(Object.keys(kept.backends), ['__proto__']);
+  assert.equal(own(kept.backends, '__proto__').servers.length, 1);
+  const none = keepConfigured(sumStats([named(3)]), {
+    frontends: [],
+    backends: [],
+  } as unknown as Parameters<typeof keepConfigured>[1]);
+  assert.deepEqual([Object.keys(none.frontends), Object.keys(none.backends)], [[], []]);
+});
+
+/** `o[key]` as an own property (never one of Object.prototype's). */
+function own<T>(o: Record<string, T>, key: string): T {
+  const d = Object.getOwnPropertyDescriptor(o, key);
+  assert.ok(d, `no own ${key}`);
+  return d.value as T;
+}
