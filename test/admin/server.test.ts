@@ -2,6 +2,7 @@
 // token, metrics, the live connections (and closing one), servers and their health.
 import assert from 'node:assert/strict';
 import { describe, type TestContext, test } from 'node:test';
+import { type Declarations, FRONTEND_STATS, SERVER_STATS } from '../../src/stats.ts';
 import { closedWithin, connect, waitFor } from '../support/clients.ts';
 import { ENGINES } from '../support/proc.ts';
 import { startBalancer } from '../support/proxy-process.ts';
@@ -400,6 +401,18 @@ for (const engine of ENGINES) {
       assert.match(page.type, /^text\/html/);
       assert.match(page.body, /<title>switchyard stats<\/title>/);
       assert.doesNotMatch(page.body, /https?:\/\//, 'the page loads nothing from elsewhere');
+      // The tables' columns are the numbers src/stats.ts gives a page column, in its order.
+      const heads = (id: string) =>
+        [
+          ...(
+            new RegExp(`<table id="${id}"><thead><tr>(.*?)</tr>`).exec(page.body)?.[1] ?? ''
+          ).matchAll(/<th[^>]*>([^<]*)<\/th>/g),
+        ].map((m) => m[1]);
+      const titles = (decls: Declarations) =>
+        Object.values(decls).flatMap((d) => (d.page ? [d.page.title] : []));
+      assert.deepEqual(heads('frontends'), ['frontend', ...titles(FRONTEND_STATS)]);
+      assert.deepEqual(heads('backends'), titles(SERVER_STATS));
+      assert.ok(heads('backends').includes('check failures'));
     });
   });
 }
