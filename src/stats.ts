@@ -24,19 +24,6 @@ export interface HistogramSnapshot {
   count: number;
 }
 
-/** What a route hook sees of one server. */
-export interface ServerView {
-  readonly name: string;
-  readonly address: string;
-  readonly up: boolean;
-  readonly backup: boolean;
-  readonly weight: number;
-  /** Connections the server holds now (connecting or established). */
-  readonly active: number;
-  /** Its connection limit; 0 = unlimited. */
-  readonly maxConnections: number;
-}
-
 /** One live connection, as /api/connections, the stats page and the supervisor list it. */
 export interface ConnectionRow {
   id: number;
@@ -467,6 +454,10 @@ export type ProxyStats = StatsOf<typeof PROXY_STATS>;
 /** One frontend in stats(): its listeners' numbers, its address and backend. */
 export type FrontendStats = StatsOf<typeof FRONTEND_STATS>;
 export type ServerStats = StatsOf<typeof SERVER_STATS>;
+/** What a route hook sees of one server: its settings and health, and its live connections. */
+export type ServerView = Readonly<
+  Pick<ServerStats, 'name' | 'address' | 'up' | 'backup' | 'weight' | 'active' | 'maxConnections'>
+>;
 export type BackendStats = StatsOf<typeof BACKEND_STATS>;
 /** Everything stats() returns: each frontend and each backend, by name. */
 export type SwitchyardStats = {

@@ -2,15 +2,16 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SwitchyardStats } from '../../src/api.ts';
 import { countersOf, keepConfigured, sumStats } from '../../src/core/aggregate.ts';
+import { BACKEND_STATS, FRONTEND_STATS, SERVER_STATS } from '../../src/stats.ts';
+import { emptyOf } from '../support/stats.ts';
 
 function report(accepted: number, active: number, up: boolean): SwitchyardStats {
   return {
     frontends: {
       web: {
+        ...emptyOf(FRONTEND_STATS),
         active,
         accepted,
-        rejected: {},
-        acceptErrors: 0,
         closed: { done: accepted - active },
         bytesIn: 10 * accepted,
         bytesOut: 20 * accepted,
@@ -22,24 +23,18 @@ function report(accepted: number, active: number, up: boolean): SwitchyardStats 
     },
     backends: {
       app: {
+        ...emptyOf(BACKEND_STATS),
         name: 'app',
         balance: 'roundrobin',
-        queued: 0,
-        queueTimeouts: 0,
-        queueFull: 0,
-        localErrors: 0,
-        dnsFailures: 0,
         servers: [
           {
+            ...emptyOf(SERVER_STATS),
             name: 'a',
             address: '127.0.0.1:9001',
             up,
-            backup: false,
             weight: 3,
             active,
-            maxConnections: 0,
             connections: accepted,
-            failures: 0,
             checks: 5,
             checkFailures: up ? 0 : 5,
           },
