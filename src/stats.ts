@@ -71,7 +71,7 @@ export interface KeyTypes {
   closed: SessionEnding;
   /** The endings of a client turned away at accept (core/ending.ts). */
   rejected: Rejection;
-  /** The connection states (core/state.ts). */
+  /** The connection states (core/state.ts); /metrics samples the live ones (CLOSED holds none). */
   state: State;
   /** Why a log line was not written (log-writer.ts). */
   logDropped: string;

@@ -48,8 +48,12 @@ const isName = (c: PageColumn) => c.as === 'text' || c.as === 'health';
 
 /** A table's head row: `first` (the entry's name, when the declarations do not have it), then its columns. */
 function head(columns: PageColumn[], first: string | null): string {
-  const cells = columns.map((c) => `<th${isName(c) ? ' class="name"' : ''}>${c.title}</th>`);
-  return (first === null ? '' : `<th class="name">${first}</th>`) + cells.join('');
+  const cells = columns.map((c) => `<th${isName(c) ? ' class="name"' : ''}>${html(c.title)}</th>`);
+  return (first === null ? '' : `<th class="name">${html(first)}</th>`) + cells.join('');
+}
+
+function html(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 const VOCABULARY = JSON.stringify({
