@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { Config, ConfigInput, FrontendConfig } from './config/schema.ts';
 import type { TlsFiles } from './config/tls-files.ts';
-import { sumStats } from './core/aggregate.ts';
+import { countersOf, sumStats } from './core/aggregate.ts';
 import { Backend, type RouteHook } from './core/backend.ts';
 import { Dns } from './core/dns.ts';
 import { waitForIdle } from './core/drain.ts';
@@ -15,7 +15,7 @@ import type { Engine } from './engine/engine.ts';
 import { createEngine, runtimeEngineName } from './engine/select.ts';
 import { createLogger } from './log.ts';
 import { type AccessLog, openAccessLog } from './observability/access-log.ts';
-import type { ConnectionRow, SwitchyardStats } from './stats.ts';
+import { type ConnectionRow, entryOf, type SwitchyardStats, setEntry } from './stats.ts';
 import type { TlsClientMaterial } from './tls.ts';
 import { formatHostPort, type HostPort } from './units.ts';
 
@@ -329,9 +329,8 @@ class Switchyard implements ProxyHandle {
       if (entry.proxy.active > 0) continue;
       this.retired.delete(entry);
       const kept = this.released.get(entry.name);
-      const last = this.statsOf(entry.proxy, entry.backend);
-      // Its pool is gone: only the counters stay.
-      last.pool = { capacity: 0, inUse: 0, highWater: 0, bufferSize: last.pool.bufferSize };
+      // Its pool is gone: only the counters stay, its gauges at 0 (as a dead worker's).
+      const last = countersOfOne(this.statsOf(entry.proxy, entry.backend));
       this.released.set(entry.name, kept ? add(kept, last) : last);
       entry.proxy.close(true).catch(() => {}); // stops its timer wheel; nothing is left open
     }
@@ -348,7 +347,7 @@ class Switchyard implements ProxyHandle {
 
   addresses(): Record<string, HostPort> {
     const out: Record<string, HostPort> = {};
-    for (const [name, { proxy }] of this.frontends) out[name] = proxy.address;
+    for (const [name, { proxy }] of this.frontends) setEntry(out, name, proxy.address);
     return out;
   }
 
@@ -359,15 +358,15 @@ class Switchyard implements ProxyHandle {
   stats(): SwitchyardStats {
     const frontends: SwitchyardStats['frontends'] = {};
     const into = (name: string, s: FrontendStats) => {
-      const have = frontends[name];
-      frontends[name] = have ? add(have, s) : s;
+      const have = entryOf(frontends, name);
+      setEntry(frontends, name, have ? add(have, s) : s);
     };
     for (const [name, { config, proxy }] of this.frontends)
       into(name, this.statsOf(proxy, config.backend));
     for (const r of this.retired) into(r.name, this.statsOf(r.proxy, r.backend));
     for (const [name, s] of this.released) into(name, s);
     const backends: SwitchyardStats['backends'] = {};
-    for (const [name, backend] of this.backends) backends[name] = backend.stats();
+    for (const [name, backend] of this.backends) setEntry(backends, name, backend.stats());
     return { frontends, backends };
   }
 
@@ -437,10 +436,17 @@ class Switchyard implements ProxyHandle {
   }
 }
 
+/** One frontend's stats as a whole stats(), for the functions of core/aggregate.ts. */
+const one = (s: FrontendStats): SwitchyardStats => ({ frontends: { f: s }, backends: {} });
+
 /** Two listeners' stats as one frontend's: counters and gauges add up, names come from `a`. */
 function add(a: FrontendStats, b: FrontendStats): FrontendStats {
-  const one = (s: FrontendStats): SwitchyardStats => ({ frontends: { f: s }, backends: {} });
   return sumStats([one(a), one(b)]).frontends.f as FrontendStats;
+}
+
+/** A released listener's stats: its counters, its gauges at 0 (see countersOf). */
+function countersOfOne(s: FrontendStats): FrontendStats {
+  return countersOf(one(s)).frontends.f as FrontendStats;
 }
 
 /** The TLS files of `config`, read; null when it has no TLS block (nothing to load). */

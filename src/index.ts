@@ -40,13 +40,14 @@ export { formatMetrics, METRICS_CONTENT_TYPE } from './observability/metrics.ts'
 export type {
   BackendStats,
   ConnectionRow,
+  Declaration,
+  FrontendStats,
   HistogramSnapshot,
   Merge,
   ProxyStats,
   ServerStats,
   ServerView,
-  StatDeclaration,
   SwitchyardStats,
 } from './stats.ts';
-export { BACKEND_STATS, FRONTEND_STATS } from './stats.ts';
+export { BACKEND_STATS, FRONTEND_STATS, SERVER_STATS } from './stats.ts';
 export type { HostPort } from './units.ts';

@@ -6,7 +6,7 @@
  * /api/history turns the ring into series (rates from differences of counters) on request:
  * at most 301 samples, so bounded work whatever the traffic.
  */
-import { State } from '../core/state.ts';
+import { LIVE_STATES } from '../observability/stat-keys.ts';
 import type { SwitchyardStats } from '../stats.ts';
 import type { StatsSource } from './source.ts';
 
@@ -14,9 +14,6 @@ import type { StatsSource } from './source.ts';
 export const HISTORY_SECONDS = 300;
 /** Close and rejection reasons are summed over this many last seconds. */
 export const RECENT_SECONDS = 60;
-
-/** The live states, in the table's order (CLOSED counts nothing live). */
-const LIVE_STATES = Object.values(State).filter((s) => s !== State.CLOSED);
 
 interface Sample {
   /** Unix time, milliseconds. */

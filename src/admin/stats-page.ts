@@ -11,20 +11,57 @@
  *
  * The words are the project's own: the states come from core/state.ts and the close and
  * rejection reasons (with their one-line meaning) from core/ending.ts, as in /metrics and the
- * access log. The token comes from the page's URL (`/?token=`), else from the session, else a
+ * access log; the columns of the frontends and servers tables are the numbers src/stats.ts
+ * declares with a `page` column, in its order. The token comes from the page's URL (`/?token=`), else from the session, else a
  * prompt once the API answers 401. Colours follow the system's light or dark theme. `?refresh=MS`
  * reads more or less often than once a second.
  */
 import { ENDINGS } from '../core/ending.ts';
-import { State } from '../core/state.ts';
-
-/** Live states in the table's order (CLOSED holds nothing live). */
-const LIVE_STATES = Object.values(State).filter((s) => s !== State.CLOSED);
+import { LIVE_STATES } from '../observability/stat-keys.ts';
+import { type Declarations, FRONTEND_STATS, SERVER_STATS, STATS } from '../stats.ts';
 
 /** Rows of the connections table per page. */
 export const PAGE_ROWS = 200;
 
-const VOCABULARY = JSON.stringify({ endings: ENDINGS, states: LIVE_STATES, pageRows: PAGE_ROWS });
+/** One column of the frontends or servers table: a number src/stats.ts gives a `page` column. */
+interface PageColumn {
+  key: string;
+  title: string;
+  /** How the script writes the value (see `show` in the script). */
+  as: 'text' | 'number' | 'sum' | 'bytes' | 'limit' | 'health';
+}
+
+/** The columns of one table, in declaration order. */
+function columnsOf(decls: Declarations): PageColumn[] {
+  return Object.entries(decls).flatMap(([key, d]): PageColumn[] => {
+    if (d.page === undefined) return [];
+    const as =
+      d.page.as ?? ('keys' in d ? 'sum' : 'kind' in d && d.kind === 'text' ? 'text' : 'number');
+    return [{ key, title: d.page.title, as }];
+  });
+}
+
+const COLUMNS = { frontend: columnsOf(FRONTEND_STATS), server: columnsOf(SERVER_STATS) };
+
+/** Left-aligned: names and words. */
+const isName = (c: PageColumn) => c.as === 'text' || c.as === 'health';
+
+/** A table's head row: `first` (the entry's name, when the declarations do not have it), then its columns. */
+function head(columns: PageColumn[], first: string | null): string {
+  const cells = columns.map((c) => `<th${isName(c) ? ' class="name"' : ''}>${html(c.title)}</th>`);
+  return (first === null ? '' : `<th class="name">${html(first)}</th>`) + cells.join('');
+}
+
+function html(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+const VOCABULARY = JSON.stringify({
+  endings: ENDINGS,
+  states: LIVE_STATES,
+  pageRows: PAGE_ROWS,
+  columns: COLUMNS,
+});
 
 export const STATS_PAGE = `<!doctype html>
 <html lang="en">
@@ -105,15 +142,9 @@ export const STATS_PAGE = `<!doctype html>
 </div>
 
 <h2>Frontends</h2>
-<table id="frontends"><thead><tr>
-  <th class="name">frontend</th><th class="name">listen</th><th class="name">backend</th>
-  <th>active</th><th>accepted</th><th>rejected</th><th>closed</th><th>bytes in</th><th>bytes out</th>
-</tr></thead><tbody></tbody></table>
+<table id="frontends"><thead><tr>${head(COLUMNS.frontend, STATS.frontends.label)}</tr></thead><tbody></tbody></table>
 <h2>Backends</h2>
-<table id="backends"><thead><tr>
-  <th class="name">server</th><th class="name">address</th><th class="name">state</th><th>weight</th>
-  <th>active</th><th>max</th><th>connections</th><th>failures</th><th>checks</th><th>check failures</th>
-</tr></thead><tbody></tbody></table>
+<table id="backends"><thead><tr>${head(COLUMNS.server, null)}</tr></thead><tbody></tbody></table>
 
 <h2>Connections</h2>
 <div class="controls">
@@ -179,6 +210,12 @@ export const STATS_PAGE = `<!doctype html>
     return td;
   };
   const fill = (id, rows) => document.querySelector('#' + id + ' tbody').replaceChildren(...rows);
+  // The columns of the frontends and servers tables, as src/stats.ts declares them.
+  const show = { text: (v) => v, number: (v) => v, sum: (v) => sum(v || {}), bytes: (v) => bytes(v),
+    limit: (v) => v || '-', health: (v, o) => v ? (o.backup ? 'UP (backup)' : 'UP') : 'DOWN' };
+  const columns = (tr, list, o) => {
+    for (const c of list) cell(tr, show[c.as](o[c.key], o), c.as === 'text' || c.as === 'health' ? 'name' : '').dataset.field = c.key;
+  };
 
   // The state machine: one tile per live state, in the table's order.
   const tiles = {};
@@ -280,12 +317,8 @@ export const STATS_PAGE = `<!doctype html>
     fill('frontends', Object.entries(stats.frontends).map(([name, f]) => {
       const tr = document.createElement('tr');
       tr.dataset.frontend = name;
-      cell(tr, name, 'name'); cell(tr, f.listen, 'name'); cell(tr, f.backend, 'name');
-      cell(tr, f.active).dataset.field = 'active';
-      cell(tr, f.accepted).dataset.field = 'accepted';
-      cell(tr, sum(f.rejected)); cell(tr, sum(f.closed));
-      cell(tr, bytes(f.bytesIn)).dataset.field = 'bytesIn';
-      cell(tr, bytes(f.bytesOut)).dataset.field = 'bytesOut';
+      cell(tr, name, 'name');
+      columns(tr, V.columns.frontend, f);
       return tr;
     }));
     const rows = [];
@@ -294,7 +327,7 @@ export const STATS_PAGE = `<!doctype html>
       const head = document.createElement('tr');
       head.className = 'backend';
       head.dataset.backend = b.name;
-      cell(head, b.name + ' (' + b.balance + ', queued ' + b.queued + ')').colSpan = 10;
+      cell(head, b.name + ' (' + b.balance + ', queued ' + b.queued + ')').colSpan = V.columns.server.length;
       rows.push(head);
       for (const s of b.servers) {
         servers.add(s.name);
@@ -302,12 +335,7 @@ export const STATS_PAGE = `<!doctype html>
         const tr = document.createElement('tr');
         tr.className = state;
         tr.dataset.server = s.name;
-        cell(tr, s.name, 'name'); cell(tr, s.address, 'name');
-        cell(tr, s.up ? (s.backup ? 'UP (backup)' : 'UP') : 'DOWN', 'name').dataset.field = 'state';
-        cell(tr, s.weight); cell(tr, s.active).dataset.field = 'active';
-        cell(tr, s.maxConnections || '-');
-        cell(tr, s.connections).dataset.field = 'connections';
-        cell(tr, s.failures); cell(tr, s.checks); cell(tr, s.checkFailures);
+        columns(tr, V.columns.server, s);
         rows.push(tr);
       }
     }

@@ -2,22 +2,26 @@
  * Prometheus text exposition (format 0.0.4) of a proxy's stats, made at scrape time.
  *
  * The proxy only keeps plain counters (ProxyServer, Backend, the state table, the bucket arrays
- * of core/histogram.ts); this module turns one stats() snapshot into text. It is hand-written rather
+ * of core/histogram.ts); this module turns one stats() snapshot into text, walking the
+ * declarations of src/stats.ts: each family, its type, help and labels, and the number it reads
+ * are declared there once, so nothing here names a stat. It is hand-written rather
  * than prom-client because prom-client's metrics are fed by calls (inc, observe) and its
  * histograms cannot take counts already bucketed: using it would mean either calls on the hot
  * path or rebuilding every metric per scrape, for a format this small.
  */
-import { ENDINGS, type Ending, type Rejection } from '../core/ending.ts';
-import { State } from '../core/state.ts';
 import { logDroppedByReason } from '../log-writer.ts';
 import {
-  BACKEND_STATS,
-  FRONTEND_STATS,
+  type Declaration,
+  type Declarations,
+  type Entity,
   type HistogramSnapshot,
+  type KeyedDeclaration,
+  type LeafDeclaration,
   PROCESS_STATS,
-  type StatDeclaration,
+  STATS,
   type SwitchyardStats,
 } from '../stats.ts';
+import { STAT_KEYS } from './stat-keys.ts';
 
 /** The Content-Type of the text this module writes. */
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -26,9 +30,11 @@ type Labels = Record<string, string>;
 
 /** One metric family: a HELP and TYPE line, then its samples. */
 class Family {
+  readonly name: string;
   readonly lines: string[];
 
   constructor(name: string, type: 'counter' | 'gauge' | 'histogram', help: string) {
+    this.name = name;
     this.lines = [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`];
   }
 
@@ -81,116 +87,104 @@ function isHistogram(h: HistogramSnapshot | undefined): h is HistogramSnapshot {
   );
 }
 
-const REJECTIONS = (Object.keys(ENDINGS) as Ending[]).filter(
-  (e): e is Rejection => ENDINGS[e].rejected,
-);
+type Tree = Record<string, unknown>;
 
-const LIVE_STATES = Object.values(State).filter((s) => s !== State.CLOSED);
-
-/** A declared stat that /metrics exports. */
-type Exported = StatDeclaration & { readonly metric: string };
-
-/** The Prometheus type of a declared stat: flags and settings are gauges. */
-function promType(d: StatDeclaration): 'counter' | 'gauge' | 'histogram' {
-  return d.type === 'counter' || d.type === 'histogram' ? d.type : 'gauge';
-}
-
-/** The whole exposition for one stats snapshot; names, types and help come from src/stats.ts. */
-export function formatMetrics(stats: SwitchyardStats): string {
-  const families: Family[] = [];
-  const fam = (d: Exported) => {
-    const f = new Family(d.metric, promType(d), d.help);
-    families.push(f);
-    return f;
-  };
-  const F = FRONTEND_STATS;
-  const info = new Family(
-    'switchyard_frontend_info',
-    'gauge',
-    'Each frontend, its listen address and backend.',
-  );
-  families.push(info);
-  const byState = fam(F.states);
-  const accepted = fam(F.accepted);
-  const rejected = fam(F.rejected);
-  const closed = fam(F.closed);
-  const acceptErrors = fam(F.acceptErrors);
-  const bytes = fam(F.bytesIn);
-  const connectTime = fam(F.connectMs);
-  const sessionTime = fam(F.durationMs);
-  const poolInUse = fam(F.inUse);
-  const illegal = fam(F.illegal);
-  const certExpiry = fam(F.expiresAt);
-  const now = Date.now();
-  for (const [frontend, s] of Object.entries(stats.frontends)) {
-    const l = { frontend };
-    info.sample('switchyard_frontend_info', { frontend, backend: s.backend, listen: s.listen }, 1);
-    for (const state of LIVE_STATES) {
-      byState.sample(F.states.metric, { frontend, state }, s.states[state]);
-    }
-    accepted.sample(F.accepted.metric, l, s.accepted);
-    // Every rejection reason is sampled, 0 included, so a rate() sees the first one.
-    for (const reason of REJECTIONS) {
-      rejected.sample(F.rejected.metric, { frontend, reason }, s.rejected[reason] ?? 0);
-    }
-    for (const [reason, n] of Object.entries(s.closed)) {
-      closed.sample(F.closed.metric, { frontend, reason }, n ?? 0);
-    }
-    acceptErrors.sample(F.acceptErrors.metric, l, s.acceptErrors);
-    bytes.sample(F.bytesIn.metric, { frontend, direction: 'in' }, s.bytesIn);
-    bytes.sample(F.bytesOut.metric, { frontend, direction: 'out' }, s.bytesOut);
-    // Stats from an older worker, or summed before its first report, may carry none: left out.
-    if (isHistogram(s.histograms?.connectMs) && isHistogram(s.histograms?.durationMs)) {
-      histogram(connectTime, F.connectMs.metric, l, s.histograms.connectMs);
-      histogram(sessionTime, F.durationMs.metric, l, s.histograms.durationMs);
-    }
-    poolInUse.sample(F.inUse.metric, l, s.pool.inUse);
-    illegal.sample(F.illegal.metric, l, s.states.illegal);
-    for (const c of s.tlsCertificates ?? []) {
-      certExpiry.sample(
-        F.expiresAt.metric,
-        { frontend, cert: c.name },
-        Math.round((c.expiresAt - now) / 1000),
-      );
+/**
+ * The families of `decls` in declaration order (which is /metrics order), each made once: a
+ * number exported `into` a sibling's family is sampled in that sibling's.
+ */
+function declare(decls: Declarations, families: Map<Declaration, Family>): void {
+  for (const d of Object.values(decls)) {
+    if ('group' in d) declare(d.group, families);
+    else if ('list' in d) declare(d.list, families);
+    else {
+      if (d.metric !== undefined) families.set(d, new Family(d.metric, promType(d), d.help));
+      if ('keys' in d && d.also !== undefined) declare(d.also, families);
     }
   }
+  for (const d of Object.values(decls)) {
+    if ('into' in d && d.into !== undefined) {
+      const home = families.get(decls[d.into] as Declaration);
+      if (home) families.set(d, home);
+    }
+  }
+}
 
-  const B = BACKEND_STATS;
-  const up = fam(B.up);
-  const backup = fam(B.backup);
-  const weight = fam(B.weight);
-  const active = fam(B.active);
-  const sent = fam(B.connections);
-  const failures = fam(B.failures);
-  const checks = fam(B.checks);
-  const queued = fam(B.queued);
-  const queueTimeouts = fam(B.queueTimeouts);
-  const queueFull = fam(B.queueFull);
-  const localErrors = fam(B.localErrors);
-  const dnsFailures = fam(B.dnsFailures);
-  for (const [backend, b] of Object.entries(stats.backends)) {
-    queued.sample(B.queued.metric, { backend }, b.queued);
-    queueTimeouts.sample(B.queueTimeouts.metric, { backend }, b.queueTimeouts);
-    queueFull.sample(B.queueFull.metric, { backend }, b.queueFull);
-    localErrors.sample(B.localErrors.metric, { backend }, b.localErrors);
-    // Stats from an older worker may carry none: 0.
-    dnsFailures.sample(B.dnsFailures.metric, { backend }, b.dnsFailures ?? 0);
-    for (const s of b.servers) {
-      const l = { backend, server: s.name };
-      up.sample(B.up.metric, l, s.up ? 1 : 0);
-      backup.sample(B.backup.metric, l, s.backup ? 1 : 0);
-      weight.sample(B.weight.metric, l, s.weight);
-      active.sample(B.active.metric, l, s.active);
-      sent.sample(B.connections.metric, l, s.connections);
-      failures.sample(B.failures.metric, l, s.failures);
-      checks.sample(B.checks.metric, { ...l, result: 'pass' }, s.checks - s.checkFailures);
-      checks.sample(B.checkFailures.metric, { ...l, result: 'fail' }, s.checkFailures);
+/** The Prometheus type of a declared number: flags are 0/1 gauges. */
+function promType(d: LeafDeclaration | KeyedDeclaration): 'counter' | 'gauge' | 'histogram' {
+  return d.kind === 'flag' || d.kind === 'text' ? 'gauge' : d.kind;
+}
+
+/** The samples of one entry's numbers (`value`, as `decls` declare it), `labels` on each. */
+function samples(
+  decls: Declarations,
+  value: Tree,
+  labels: Labels,
+  families: Map<Declaration, Family>,
+  now: number,
+): void {
+  for (const [key, d] of Object.entries(decls)) {
+    const v = value[key];
+    if ('group' in d) {
+      if (typeof v === 'object' && v !== null) samples(d.group, v as Tree, labels, families, now);
+      continue;
+    }
+    if ('list' in d) {
+      for (const e of Array.isArray(v) ? (v as Tree[]) : []) {
+        samples(d.list, e, { ...labels, [d.label]: String(e.name) }, families, now);
+      }
+      continue;
+    }
+    const f = families.get(d);
+    if ('keys' in d) {
+      const counts = (typeof v === 'object' && v !== null ? v : {}) as Record<string, number>;
+      if (f) {
+        const keys: readonly string[] = d.zeros ? STAT_KEYS[d.keys] : Object.keys(counts);
+        for (const k of keys) f.sample(f.name, { ...labels, [d.label]: k }, counts[k] ?? 0);
+      }
+      if (d.also !== undefined) samples(d.also, counts, labels, families, now);
+      continue;
+    }
+    if (f === undefined) continue;
+    if (d.kind === 'histogram') {
+      // Stats from an older worker, or summed before its first report, may carry none: left out.
+      if (isHistogram(v as HistogramSnapshot | undefined)) {
+        histogram(f, f.name, labels, v as HistogramSnapshot);
+      }
+      continue;
+    }
+    // A number an older worker does not report yet: 0.
+    let n = typeof v === 'boolean' ? (v ? 1 : 0) : typeof v === 'number' ? v : 0;
+    if (d.minus !== undefined) n -= (value[d.minus] as number | undefined) ?? 0;
+    if (d.fromNow) n = Math.round((n - now) / 1000);
+    f.sample(f.name, d.labels ? { ...labels, ...d.labels } : labels, n);
+  }
+}
+
+/** The whole exposition for one stats snapshot: every family as src/stats.ts declares it. */
+export function formatMetrics(stats: SwitchyardStats): string {
+  const now = Date.now();
+  const out: Family[] = [];
+  for (const [key, entity] of Object.entries(STATS) as [keyof SwitchyardStats, Entity][]) {
+    const info = entity.info && new Family(entity.info.metric, 'gauge', entity.info.help);
+    const families = new Map<Declaration, Family>();
+    declare(entity.of, families);
+    if (info) out.push(info);
+    out.push(...new Set(families.values()));
+    for (const [name, entry] of Object.entries(stats[key])) {
+      const labels: Labels = { [entity.label]: name };
+      if (info) {
+        const e = entry as unknown as Tree;
+        for (const l of entity.info?.labels ?? []) labels[l] = String(e[l]);
+        info.sample(info.name, labels, 1);
+      }
+      samples(entity.of, entry as unknown as Tree, { [entity.label]: name }, families, now);
     }
   }
   // This process's log lines only (a supervisor's, not its workers').
-  const logDropped = fam(PROCESS_STATS.logDropped);
-  for (const [reason, n] of Object.entries(logDroppedByReason())) {
-    logDropped.sample(PROCESS_STATS.logDropped.metric, { reason }, n);
-  }
-  return `${families.map((f) => f.lines.join('\n')).join('\n')}\n`;
+  const families = new Map<Declaration, Family>();
+  declare(PROCESS_STATS, families);
+  out.push(...families.values());
+  samples(PROCESS_STATS, { logDropped: logDroppedByReason() }, {}, families, now);
+  return `${out.map((f) => f.lines.join('\n')).join('\n')}\n`;
 }

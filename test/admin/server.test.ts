@@ -2,10 +2,11 @@
 // token, metrics, the live connections (and closing one), servers and their health.
 import assert from 'node:assert/strict';
 import { describe, type TestContext, test } from 'node:test';
+import { type Declarations, FRONTEND_STATS, SERVER_STATS } from '../../src/stats.ts';
 import { closedWithin, connect, waitFor } from '../support/clients.ts';
 import { ENGINES } from '../support/proc.ts';
 import { startBalancer } from '../support/proxy-process.ts';
-import { startNamedServer, startServer } from '../support/servers.ts';
+import { startNamedServer, startServer, whoAnswers } from '../support/servers.ts';
 
 const TOKEN = 's3cret-token';
 
@@ -337,6 +338,51 @@ for (const engine of ENGINES) {
       }
     });
 
+    test('names that are JavaScript object keys show in /api/stats, /api/backends, /metrics', async (t) => {
+      const b = await startNamedServer(t, 'b');
+      const p = await startBalancer(
+        t,
+        {
+          frontends: [
+            { name: 'constructor', listen: '127.0.0.1:0', backend: '__proto__' },
+            { name: 'toString', listen: '127.0.0.1:0', backend: '__proto__' },
+          ],
+          backends: [
+            { name: '__proto__', servers: [{ name: '__proto__', address: `127.0.0.1:${b.port}` }] },
+          ],
+          admin: { listen: 0 },
+        },
+        engine,
+      );
+      assert.equal(await whoAnswers(p.port), 'b', 'through the frontend named constructor');
+      const base = `http://127.0.0.1:${p.admin}`;
+      const stats = JSON.parse((await get(base, '/api/stats', null)).body);
+      assert.deepEqual(Object.keys(stats.frontends), ['constructor', 'toString']);
+      assert.equal(stats.frontends.constructor.accepted, 1);
+      assert.equal(stats.frontends.constructor.backend, '__proto__');
+      assert.deepEqual(Object.keys(stats.backends), ['__proto__']);
+      assert.equal(
+        Object.getOwnPropertyDescriptor(stats.backends, '__proto__')?.value.name,
+        '__proto__',
+      );
+      const backends = JSON.parse((await get(base, '/api/backends', null)).body);
+      assert.deepEqual(
+        backends.map((x: { name: string; servers: { name: string }[] }) => [
+          x.name,
+          x.servers.map((s) => s.name),
+        ]),
+        [['__proto__', ['__proto__']]],
+      );
+      const m = (await get(base, '/metrics', null)).body;
+      assert.equal(sample(m, 'switchyard_connections_accepted_total', 'frontend="constructor"'), 1);
+      assert.equal(sample(m, 'switchyard_connections_accepted_total', 'frontend="toString"'), 0);
+      assert.equal(
+        sample(m, 'switchyard_server_connections_total', 'backend="__proto__",server="__proto__"'),
+        1,
+      );
+      assert.equal(sample(m, 'switchyard_backend_queue_length', 'backend="__proto__"'), 0);
+    });
+
     test('without a token, no header is needed', async (t) => {
       const b = await startNamedServer(t, 'b');
       const p = await startBalancer(
@@ -355,6 +401,18 @@ for (const engine of ENGINES) {
       assert.match(page.type, /^text\/html/);
       assert.match(page.body, /<title>switchyard stats<\/title>/);
       assert.doesNotMatch(page.body, /https?:\/\//, 'the page loads nothing from elsewhere');
+      // The tables' columns are the numbers src/stats.ts gives a page column, in its order.
+      const heads = (id: string) =>
+        [
+          ...(
+            new RegExp(`<table id="${id}"><thead><tr>(.*?)</tr>`).exec(page.body)?.[1] ?? ''
+          ).matchAll(/<th[^>]*>([^<]*)<\/th>/g),
+        ].map((m) => m[1]);
+      const titles = (decls: Declarations) =>
+        Object.values(decls).flatMap((d) => (d.page ? [d.page.title] : []));
+      assert.deepEqual(heads('frontends'), ['frontend', ...titles(FRONTEND_STATS)]);
+      assert.deepEqual(heads('backends'), titles(SERVER_STATS));
+      assert.ok(heads('backends').includes('check failures'));
     });
   });
 }

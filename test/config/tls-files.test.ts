@@ -9,7 +9,9 @@ import { parseConfig } from '../../src/config/load.ts';
 import { readTlsFiles } from '../../src/config/tls-files.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { formatMetrics } from '../../src/observability/metrics.ts';
+import { FRONTEND_STATS } from '../../src/stats.ts';
 import { makeCa, makeCert, tempDir, writePem } from '../support/certs.ts';
+import { emptyOf } from '../support/stats.ts';
 
 function config(certificates: { cert: string; key: string }[], server?: Record<string, unknown>) {
   return parseConfig({
@@ -110,17 +112,9 @@ test('the expiry gauge: seconds to each certificate expiry, by frontend and cert
   const text = formatMetrics({
     frontends: {
       https: {
+        ...emptyOf(FRONTEND_STATS),
         listen: '127.0.0.1:443',
         backend: 'app',
-        active: 0,
-        accepted: 0,
-        rejected: {},
-        acceptErrors: 0,
-        closed: {},
-        bytesIn: 0,
-        bytesOut: 0,
-        states: { illegal: 0 } as never,
-        pool: { capacity: 0, inUse: 0, highWater: 0, bufferSize: 0 },
         tlsCertificates: [{ name: '/etc/site.pem', expiresAt }],
       },
     },

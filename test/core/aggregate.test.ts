@@ -2,15 +2,16 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SwitchyardStats } from '../../src/api.ts';
 import { countersOf, keepConfigured, sumStats } from '../../src/core/aggregate.ts';
+import { BACKEND_STATS, FRONTEND_STATS, SERVER_STATS } from '../../src/stats.ts';
+import { emptyOf } from '../support/stats.ts';
 
 function report(accepted: number, active: number, up: boolean): SwitchyardStats {
   return {
     frontends: {
       web: {
+        ...emptyOf(FRONTEND_STATS),
         active,
         accepted,
-        rejected: {},
-        acceptErrors: 0,
         closed: { done: accepted - active },
         bytesIn: 10 * accepted,
         bytesOut: 20 * accepted,
@@ -22,24 +23,18 @@ function report(accepted: number, active: number, up: boolean): SwitchyardStats 
     },
     backends: {
       app: {
+        ...emptyOf(BACKEND_STATS),
         name: 'app',
         balance: 'roundrobin',
-        queued: 0,
-        queueTimeouts: 0,
-        queueFull: 0,
-        localErrors: 0,
-        dnsFailures: 0,
         servers: [
           {
+            ...emptyOf(SERVER_STATS),
             name: 'a',
             address: '127.0.0.1:9001',
             up,
-            backup: false,
             weight: 3,
             active,
-            maxConnections: 0,
             connections: accepted,
-            failures: 0,
             checks: 5,
             checkFailures: up ? 0 : 5,
           },
@@ -101,7 +96,9 @@ test('worker histograms sum bucket by bucket, bounds kept', () => {
 test("a dead worker's counters stay in the sum, its gauges and its health vote leave", () => {
   const dead = report(10, 2, false);
   (dead.frontends.web as SwitchyardStats['frontends'][string]).states.illegal = 1;
-  (dead.frontends.web as SwitchyardStats['frontends'][string]).states.CONNECTED = 2;
+  // A per-state count (typed as any key: the table may drop a state, an older worker keep it).
+  const deadStates = (dead.frontends.web as SwitchyardStats['frontends'][string]).states;
+  (deadStates as Record<string, number>).CONNECTED = 2;
   const sum = sumStats([report(5, 1, true), countersOf(dead)]);
   const web = sum.frontends.web;
   assert.ok(web);
@@ -110,7 +107,7 @@ test("a dead worker's counters stay in the sum, its gauges and its health vote l
   assert.equal(web.bytesOut, 300);
   assert.equal(web.states.illegal, 1, 'illegal moves are a counter');
   assert.equal(web.active, 1, 'only the live worker is active');
-  assert.equal(web.states.CONNECTED ?? 0, 0);
+  assert.equal((web.states as Record<string, number>).CONNECTED ?? 0, 0);
   assert.equal(web.pool.inUse, 2);
   assert.equal(web.pool.capacity, 2048, "the dead worker's pool is gone");
   assert.equal(web.pool.bufferSize, 16384);
@@ -139,3 +136,58 @@ test('a backend with discover keeps its servers (named ADDRESS:PORT, in no confi
   } as unknown as Parameters<typeof keepConfigured>[1]);
   assert.equal(kept.backends.app?.servers.length, report(10, 2, true).backends.app?.servers.length);
 });
+
+test('names that are JavaScript object keys are summed, kept and dropped like any other', () => {
+  // As a worker's report arrives: JSON, whose parse makes `__proto__` an own key.
+  const named = (accepted: number): SwitchyardStats => {
+    const r = report(accepted, 1, true);
+    const web = r.frontends.web as SwitchyardStats['frontends'][string];
+    const app = r.backends.app as SwitchyardStats['backends'][string];
+    const server = app.servers[0] as (typeof app.servers)[number];
+    // A computed key: `__proto__: x` in a literal would set the prototype instead.
+    const text = JSON.stringify({
+      frontends: { constructor: { ...web, backend: '__proto__' }, ['__proto__']: web },
+      backends: {
+        ['__proto__']: { ...app, name: '__proto__', servers: [{ ...server, name: '__proto__' }] },
+      },
+    });
+    return JSON.parse(text);
+  };
+  const one = named(1);
+  assert.deepEqual(Object.keys(one.frontends), ['constructor', '__proto__']);
+  assert.deepEqual(Object.keys(one.backends), ['__proto__']);
+  for (const sum of [
+    sumStats([named(10), named(5)]),
+    sumStats([named(10), countersOf(named(5))]),
+  ]) {
+    assert.deepEqual(Object.keys(sum.frontends), ['constructor', '__proto__']);
+    assert.equal(own(sum.frontends, 'constructor').accepted, 15);
+    assert.equal(own(sum.frontends, 'constructor').backend, '__proto__');
+    assert.equal(own(sum.frontends, '__proto__').accepted, 15);
+    const b = own(sum.backends, '__proto__');
+    assert.equal(b.name, '__proto__');
+    assert.deepEqual(
+      b.servers.map((s) => [s.name, s.connections]),
+      [['__proto__', 15]],
+    );
+  }
+  const kept = keepConfigured(sumStats([named(3)]), {
+    frontends: [{ name: 'constructor' }],
+    backends: [{ name: '__proto__', servers: [{ name: '__proto__' }] }],
+  } as unknown as Parameters<typeof keepConfigured>[1]);
+  assert.deepEqual(Object.keys(kept.frontends), ['constructor']);
+  assert.deepEqual(Object.keys(kept.backends), ['__proto__']);
+  assert.equal(own(kept.backends, '__proto__').servers.length, 1);
+  const none = keepConfigured(sumStats([named(3)]), {
+    frontends: [],
+    backends: [],
+  } as unknown as Parameters<typeof keepConfigured>[1]);
+  assert.deepEqual([Object.keys(none.frontends), Object.keys(none.backends)], [[], []]);
+});
+
+/** `o[key]` as an own property (never one of Object.prototype's). */
+function own<T>(o: Record<string, T>, key: string): T {
+  const d = Object.getOwnPropertyDescriptor(o, key);
+  assert.ok(d, `no own ${key}`);
+  return d.value as T;
+}
