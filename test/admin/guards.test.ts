@@ -106,7 +106,7 @@ for (const engine of ENGINES) {
       assert.equal((await del(tokened.admin, '\r\nAuthorization: Bearer tk')).status, 404);
     });
 
-    test('GET //[ x1,000 and broken request lines: 400s, a few log lines and one summary', async (t) => {
+    test('GET //[ x1,000 and broken request lines: 400s, 10 log lines and a summary', async (t) => {
       const p = await startAdminProcess(t, { listen: '127.0.0.1:0' }, engine);
       // 10 connections of 100 pipelined requests each.
       const statuses = await inParallel(10, 10, async () => {
@@ -131,14 +131,16 @@ for (const engine of ENGINES) {
       const bad = () => p.logs.filter((l) => l.msg === 'admin bad request');
       const summary = () =>
         p.logs.filter((l) => l.key === 'admin bad request' && typeof l.suppressed === 'number');
-      await waitFor(() => summary().length > 0, 10_000, 'the summary line');
-      assert.ok(bad().length >= 1 && bad().length <= 11, `${bad().length} lines`);
-      assert.equal(summary().length, 1, JSON.stringify(summary()));
-      assert.equal(
-        bad().length + (summary()[0]?.suppressed as number),
-        1001,
-        'every bad request (the broken line too) was written or counted',
-      );
+      const counted = () =>
+        bad().length + summary().reduce((n, l) => n + (l.suppressed as number), 0);
+      // Every bad request (the broken line too) is written or counted in a summary line.
+      await waitFor(() => counted() === 1001, 10_000, 'the summary lines of 1,001 bad requests');
+      t.diagnostic(`${bad().length} lines and ${summary().length} summary line(s)`);
+      // One window of the limiter (10 lines, then one summary) when the requests take under a
+      // second, as they do here; a slower run spans more windows, 11 lines each.
+      assert.ok(summary().length >= 1);
+      assert.ok(bad().length <= 10 * summary().length, `${bad().length} lines`);
+      assert.ok(bad().length + summary().length <= 33, 'a few lines for 1,001 bad requests');
       assert.equal(
         p.logs.filter((l) => (l.level as number) >= 50).length,
         0,

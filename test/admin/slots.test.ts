@@ -2,13 +2,15 @@
 // inside the request line) cannot take the probes' slots. The oldest idle connection is closed
 // to make room for a new one, so /healthz and /readyz answer with 64 and with 2,000 idle
 // connections open, on each engine's runtime (the admin server is node:http, which Bun
-// implements on its own).
+// implements on its own). And the slot table itself: who is closed when it is full, and its
+// timeouts (the only ones on Bun).
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
-import { describe, test } from 'node:test';
+import { describe, type TestContext, test } from 'node:test';
+import { ConnectionSlots } from '../../src/admin/slots.ts';
 import { startAdminProcess } from '../support/admin-process.ts';
-import { inParallel } from '../support/clients.ts';
+import { inParallel, waitFor } from '../support/clients.ts';
 import { ENGINES } from '../support/proc.ts';
 
 for (const engine of ENGINES) {
@@ -53,3 +55,94 @@ for (const engine of ENGINES) {
     }
   });
 }
+
+/** A loopback server whose accepted sockets go to `slots`; returns a client connector. */
+async function slotServer(t: TestContext, slots: ConnectionSlots) {
+  const accepted: net.Socket[] = [];
+  const server = net.createServer((s) => {
+    s.on('error', () => {});
+    if (slots.admit(s)) accepted.push(s);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const clients: net.Socket[] = [];
+  t.after(() => {
+    slots.closeAll();
+    for (const c of clients) c.destroy();
+    server.close();
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    accepted,
+    /** Connects and resolves with the client and the server's socket (undefined if refused). */
+    async connect(): Promise<{ client: net.Socket; server: net.Socket | undefined }> {
+      const before = accepted.length;
+      const client = net.connect(port, '127.0.0.1');
+      client.on('error', () => {});
+      clients.push(client);
+      await once(client, 'connect');
+      await waitFor(
+        () => accepted.length > before || slots.refused > 0 || client.destroyed,
+        5000,
+        'the accept',
+      );
+      return { client, server: accepted[before] };
+    },
+  };
+}
+
+describe('ConnectionSlots', () => {
+  const limits = { max: 2, headersMs: 60_000, keepAliveMs: 60_000, busyMs: 60_000, sweepMs: 20 };
+
+  test('full: the connection idle the longest makes room; all busy: the newcomer is closed', async (t) => {
+    const slots = new ConnectionSlots(limits);
+    const s = await slotServer(t, slots);
+    const a = await s.connect();
+    const b = await s.connect();
+    slots.busy(a.server as net.Socket);
+    // a is busy, b idle: c takes b's slot.
+    const c = await s.connect();
+    await once(b.client, 'close');
+    assert.equal(a.client.destroyed, false, 'a busy connection is never closed for a new one');
+    assert.equal(slots.evicted, 1);
+    // c was idle since its accept, a idle since now: a newcomer closes c, the longer idle.
+    slots.idle(a.server as net.Socket);
+    const d = await s.connect();
+    await once(c.client, 'close');
+    assert.equal(a.client.destroyed, false);
+    // a and d busy: the next one is refused and closed.
+    slots.busy(a.server as net.Socket);
+    slots.busy(d.server as net.Socket);
+    const e = await s.connect();
+    assert.equal(e.server, undefined);
+    await once(e.client, 'close');
+    assert.equal(slots.refused, 1);
+    assert.equal(slots.size, 2);
+  });
+
+  test('timeouts: no first request within headersMs, idle past keepAliveMs, busy past busyMs', async (t) => {
+    const slots = new ConnectionSlots({
+      max: 8,
+      headersMs: 150,
+      keepAliveMs: 300,
+      busyMs: 450,
+      sweepMs: 20,
+    });
+    const s = await slotServer(t, slots);
+    const silent = await s.connect();
+    const served = await s.connect();
+    const busy = await s.connect();
+    slots.busy(served.server as net.Socket);
+    slots.idle(served.server as net.Socket);
+    slots.busy(busy.server as net.Socket);
+    const order: string[] = [];
+    const closed = [
+      once(silent.client, 'close').then(() => order.push('silent')),
+      once(served.client, 'close').then(() => order.push('served')),
+      once(busy.client, 'close').then(() => order.push('busy')),
+    ];
+    await Promise.all(closed);
+    assert.deepEqual(order, ['silent', 'served', 'busy']);
+    assert.equal(slots.size, 0);
+  });
+});
