@@ -2,10 +2,12 @@
  * The admin server's connection slots: at most `max` connections at once, and an idle one never
  * keeps a new one out. A connection is idle from its accept until its first request arrives, and
  * again after each response; busy while a request is being answered. When every slot is taken,
- * the connection idle the longest is closed to make room (a slowloris client, connected and
- * silent or stopped inside its request line, is idle); only when all are busy is the new one
- * closed. So however many idle connections a peer opens, a probe's connection is the newest and
- * gets its answer: the kubelet's liveness probe cannot be locked out by 64 silent sockets.
+ * an idle one is closed to make room (a slowloris client, connected and silent or stopped inside
+ * its request line, is idle): of the client address holding the most idle slots, the one idle
+ * the longest. Only when all are busy is the new one closed. So however many idle connections a
+ * peer opens, a probe's connection is the newest and gets its answer, and a peer that churns
+ * connections from one address closes its own ones first, not the kubelet's: the liveness probe
+ * cannot be locked out by 64 silent sockets.
  *
  * The timeouts are here too, the same on every runtime (Bun's node:http applies none of
  * headersTimeout, keepAliveTimeout or setTimeout to the connections handed to it): one coarse
@@ -21,6 +23,8 @@ interface Slot {
   since: number;
   /** Whether it has had a response: its idle limit is then keepAliveMs. */
   served: boolean;
+  /** The client's address, for the share each address holds. */
+  address: string;
 }
 
 export interface SlotLimits {
@@ -71,7 +75,12 @@ export class ConnectionSlots {
       this.evicted++;
       this.drop(victim);
     }
-    this.slots.set(socket, { busy: 0, since: performance.now(), served: false });
+    this.slots.set(socket, {
+      busy: 0,
+      since: performance.now(),
+      served: false,
+      address: socket.remoteAddress ?? '',
+    });
     socket.once('close', () => this.slots.delete(socket));
     this.timer ??= setInterval(this.sweep, this.limits.sweepMs).unref();
     return true;
@@ -99,12 +108,23 @@ export class ConnectionSlots {
     for (const socket of [...this.slots.keys()]) this.drop(socket);
   }
 
-  /** The idle connection idle the longest, or null when all are busy. At most `max` to look at. */
+  /**
+   * Of the address with the most idle connections, the one idle the longest; null when all are
+   * busy. Two passes over at most `max` slots.
+   */
   private longestIdle(): Socket | null {
+    const idle = new Map<string, number>();
+    let most = 0;
+    for (const slot of this.slots.values()) {
+      if (slot.busy > 0) continue;
+      const n = (idle.get(slot.address) ?? 0) + 1;
+      idle.set(slot.address, n);
+      if (n > most) most = n;
+    }
     let found: Socket | null = null;
     let since = Number.POSITIVE_INFINITY;
     for (const [socket, slot] of this.slots) {
-      if (slot.busy === 0 && slot.since < since) {
+      if (slot.busy === 0 && idle.get(slot.address) === most && slot.since < since) {
         found = socket;
         since = slot.since;
       }

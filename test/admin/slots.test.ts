@@ -6,11 +6,12 @@
 // timeouts (the only ones on Bun).
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import http from 'node:http';
 import net from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
 import { ConnectionSlots } from '../../src/admin/slots.ts';
 import { startAdminProcess } from '../support/admin-process.ts';
-import { inParallel, waitFor } from '../support/clients.ts';
+import { closedWithin, inParallel, waitFor } from '../support/clients.ts';
 import { ENGINES } from '../support/proc.ts';
 
 for (const engine of ENGINES) {
@@ -53,6 +54,54 @@ for (const engine of ENGINES) {
         );
       });
     }
+
+    test('a peer that keeps reconnecting from another address: probes on new connections answer', async (t) => {
+      const p = await startAdminProcess(t, { listen: '127.0.0.1:0' }, engine);
+      // 100 loops from 127.0.0.2, each connecting, sending part of a request line and
+      // connecting again once the server closes it, while the probes come from 127.0.0.1 (the
+      // kubelet's address is not the attacker's).
+      let stop = false;
+      let opened = 0;
+      const churn = Array.from({ length: 100 }, async () => {
+        while (!stop) {
+          await new Promise<void>((resolve) => {
+            const s = net.connect({ port: p.admin, host: '127.0.0.1', localAddress: '127.0.0.2' });
+            s.on('error', () => resolve());
+            s.on('close', () => resolve());
+            s.on('connect', () => {
+              opened++;
+              if (stop) s.destroy();
+              else s.write('GET /heal');
+            });
+          });
+        }
+      });
+      t.after(async () => {
+        stop = true;
+        await Promise.all(churn);
+      });
+      await waitFor(() => opened >= 500, 10_000, 'the churn to be under way');
+      for (let i = 0; i < 5; i++) {
+        const status = await new Promise<number>((resolve, reject) => {
+          const req = http.get(
+            {
+              host: '127.0.0.1',
+              port: p.admin,
+              path: i % 2 ? '/readyz' : '/healthz',
+              agent: false,
+            },
+            (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            },
+          );
+          req.on('error', reject);
+          req.setTimeout(10_000, () => req.destroy(new Error('no answer in 10 s')));
+        });
+        assert.equal(status, 200);
+      }
+      t.diagnostic(`${opened} connections of the churning peer so far`);
+    });
   });
 }
 
@@ -75,9 +124,11 @@ async function slotServer(t: TestContext, slots: ConnectionSlots) {
   return {
     accepted,
     /** Connects and resolves with the client and the server's socket (undefined if refused). */
-    async connect(): Promise<{ client: net.Socket; server: net.Socket | undefined }> {
+    async connect(
+      from = '127.0.0.1',
+    ): Promise<{ client: net.Socket; server: net.Socket | undefined }> {
       const before = accepted.length;
-      const client = net.connect(port, '127.0.0.1');
+      const client = net.connect({ port, host: '127.0.0.1', localAddress: from });
       client.on('error', () => {});
       clients.push(client);
       await once(client, 'connect');
@@ -102,22 +153,37 @@ describe('ConnectionSlots', () => {
     slots.busy(a.server as net.Socket);
     // a is busy, b idle: c takes b's slot.
     const c = await s.connect();
-    await once(b.client, 'close');
+    await closedWithin(b.client, 5000);
     assert.equal(a.client.destroyed, false, 'a busy connection is never closed for a new one');
     assert.equal(slots.evicted, 1);
     // c was idle since its accept, a idle since now: a newcomer closes c, the longer idle.
     slots.idle(a.server as net.Socket);
     const d = await s.connect();
-    await once(c.client, 'close');
+    await closedWithin(c.client, 5000);
     assert.equal(a.client.destroyed, false);
     // a and d busy: the next one is refused and closed.
     slots.busy(a.server as net.Socket);
     slots.busy(d.server as net.Socket);
     const e = await s.connect();
     assert.equal(e.server, undefined);
-    await once(e.client, 'close');
+    await closedWithin(e.client, 5000);
     assert.equal(slots.refused, 1);
     assert.equal(slots.size, 2);
+  });
+
+  test('full: the address holding the most idle slots loses one first, not the longest idle', async (t) => {
+    const slots = new ConnectionSlots({ ...limits, max: 4 });
+    const s = await slotServer(t, slots);
+    // The probe's address (127.0.0.2) holds one slot, idle the longest; a peer on 127.0.0.1 holds
+    // three and opens more: it closes its own, oldest first.
+    const probe = await s.connect('127.0.0.2');
+    const peer = [await s.connect(), await s.connect(), await s.connect()];
+    await s.connect();
+    await closedWithin(peer[0]?.client as net.Socket, 5000);
+    await s.connect();
+    await closedWithin(peer[1]?.client as net.Socket, 5000);
+    assert.equal(probe.client.destroyed, false, 'the other address keeps its slot');
+    assert.equal(slots.evicted, 2);
   });
 
   test('timeouts: no first request within headersMs, idle past keepAliveMs, busy past busyMs', async (t) => {
@@ -137,9 +203,9 @@ describe('ConnectionSlots', () => {
     slots.busy(busy.server as net.Socket);
     const order: string[] = [];
     const closed = [
-      once(silent.client, 'close').then(() => order.push('silent')),
-      once(served.client, 'close').then(() => order.push('served')),
-      once(busy.client, 'close').then(() => order.push('busy')),
+      closedWithin(silent.client, 5000).then(() => order.push('silent')),
+      closedWithin(served.client, 5000).then(() => order.push('served')),
+      closedWithin(busy.client, 5000).then(() => order.push('busy')),
     ];
     await Promise.all(closed);
     assert.deepEqual(order, ['silent', 'served', 'busy']);
