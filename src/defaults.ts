@@ -138,22 +138,18 @@ export const defaults = {
   /** Host the admin server binds when given only a port (`--admin 9100`). The admin server itself is off unless configured. */
   adminHost: '127.0.0.1',
   /**
-   * Simultaneous connections to the admin server; one more is closed at once. Small on purpose:
-   * its clients are scrapers and an operator's browser, and every one is a descriptor the
-   * proxy's clients cannot have. 0 is not allowed.
+   * Simultaneous connections to the admin server; when all are taken, the one idle the longest
+   * is closed for a new one (the new one only when all are answering). Small on purpose: its
+   * clients are scrapers and an operator's browser, and every one is a descriptor the proxy's
+   * clients cannot have. 0 is not allowed.
    */
   adminMaxConnections: 64,
-  /** Milliseconds an admin client may take to send a request's headers. 0 is not allowed. */
+  /** Milliseconds a new admin connection may take to send its first whole request headers. 0 is not allowed. */
   adminHeadersTimeoutMs: 10_000,
-  /** Milliseconds an admin client may take to send a whole request. 0 is not allowed. */
+  /** Milliseconds one admin request may take, its answer included. 0 is not allowed. */
   adminRequestTimeoutMs: 30_000,
   /** Milliseconds an idle keep-alive admin connection stays open after a response. 0 is not allowed. */
   adminKeepAliveTimeoutMs: 5_000,
-  /**
-   * Milliseconds an admin connection may stay silent (one that never sends a byte included: the
-   * headers timeout starts only with the first byte on Node) before it is closed. 0 is not allowed.
-   */
-  adminSocketTimeoutMs: 10_000,
   /** Rows of `/api/connections` in one page when `?limit=` is not given. */
   adminPageLimit: 500,
   /** Largest `?limit=` of `/api/connections`: a page is serialised on the data path's thread. */

@@ -5,23 +5,34 @@
  * `Authorization: Bearer TOKEN` (the stats page may take it as `?token=`) and gets 401 without.
  *
  * It shares the process (and its descriptors and event loop) with the data path, so it is kept
- * small: a connection cap, header/request/idle timeouts, paged connection lists, and no listening
- * beyond loopback without a token.
+ * small: a few connection slots that idle clients cannot hold against a probe (slots.ts), paged
+ * connection lists, and no listening beyond loopback without a token. Against browsers: a Host
+ * allow-list (hosts.ts, DNS rebinding), headers that forbid framing and inline code other than
+ * the page's own, and no state-changing route without a token unless the config says so.
+ *
+ * Connections are accepted by a node:net server and handed to the node:http one (its
+ * 'connection' event, which both runtimes honour), so the slots and their timeouts are the same
+ * code on Node and on Bun, whose node:http counts and times connections differently.
  */
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { State } from '../core/state.ts';
 import { defaults } from '../defaults.ts';
 import { ErrorCode, SwitchyardError } from '../errors.ts';
+import { LogLimiter } from '../log-limiter.ts';
 import { formatMetrics, METRICS_CONTENT_TYPE } from '../observability/metrics.ts';
 import type { ConnectionRow } from '../stats.ts';
 import { formatHostPort, type HostPort, isLoopbackHost } from '../units.ts';
 import { bearerMatches } from './auth.ts';
 import { History } from './history.ts';
+import { type HostCheck, hostCheck } from './hosts.ts';
+import { ConnectionSlots } from './slots.ts';
 import type { StatsSource } from './source.ts';
 import { STATS_PAGE } from './stats-page.ts';
 
@@ -29,6 +40,10 @@ export interface AdminOptions {
   listen: HostPort;
   /** Required of every request when set; none by default. */
   token?: string | undefined;
+  /** Host names served besides IP addresses, localhost and the listen host; `*`: any. */
+  allowedHosts?: readonly string[] | undefined;
+  /** Lets DELETE through without a token (when none is set); refused with 403 by default. */
+  allowChangesWithoutToken?: boolean | undefined;
   source: StatsSource;
   /** Readiness for /readyz: true once the listeners are up, false while draining. */
   isReady(): boolean;
@@ -54,27 +69,48 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
     );
   }
   const history = new History(options.source);
-  const server = http.createServer(
-    {
-      headersTimeout: defaults.adminHeadersTimeoutMs,
-      requestTimeout: defaults.adminRequestTimeoutMs,
-      keepAliveTimeout: defaults.adminKeepAliveTimeoutMs,
-      // Node's default (30 s) would let a slow sender keep its slot up to 30 s past the timeouts.
-      connectionsCheckingInterval: 1_000,
-    },
+  const limiter = new LogLimiter(options.log);
+  const ctx: Context = {
+    o: options,
+    history,
+    limiter,
+    hostAllowed: hostCheck(options.listen.host, options.allowedHosts),
+  };
+  // The slots hold at most adminMaxConnections descriptors, never the proxy's, and enforce the
+  // header, keep-alive and request timeouts (node:http's own, headersTimeout and requestTimeout,
+  // are checked only for connections the http server accepted itself).
+  const slots = new ConnectionSlots({
+    max: defaults.adminMaxConnections,
+    headersMs: defaults.adminHeadersTimeoutMs,
+    keepAliveMs: defaults.adminKeepAliveTimeoutMs,
+    busyMs: defaults.adminRequestTimeoutMs,
+    sweepMs: 1_000,
+  });
+  const http1 = http.createServer(
+    { keepAliveTimeout: defaults.adminKeepAliveTimeoutMs },
     (req, res) => {
-      handle(options, history, req, res).catch((err: unknown) => {
-        options.log.error({ err: (err as Error).message, url: req.url }, 'admin request failed');
+      const socket = req.socket as net.Socket;
+      slots.busy(socket);
+      res.once('close', () => slots.idle(socket));
+      handle(ctx, req, res).catch((err: unknown) => {
+        limiter.write(
+          'error',
+          'admin request failed',
+          { err: (err as Error).message, url: clip(req.url) },
+          'admin request failed',
+        );
         if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
         else res.destroy();
       });
     },
   );
-  // Beyond the cap a new connection is closed at once (measured on Node and Bun), so idle or slow
-  // admin clients hold at most adminMaxConnections descriptors, never the proxy's.
-  server.maxConnections = defaults.adminMaxConnections;
-  // A connection that never sends a byte is not covered by headersTimeout on Node: close it too.
-  server.setTimeout(defaults.adminSocketTimeoutMs);
+  http1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    onClientError(ctx, err, socket);
+  });
+  const server = net.createServer((socket) => {
+    socket.on('error', ignore);
+    if (slots.admit(socket)) http1.emit('connection', socket);
+  });
   server.listen(options.listen.port, options.listen.host);
   try {
     await Promise.race([
@@ -90,6 +126,15 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
       { cause: err },
     );
   }
+  // An accept that fails (EMFILE: the proxy holds every descriptor) loses that one client only.
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    limiter.write(
+      'warn',
+      'admin accept failed',
+      { err: err.code ?? err.message },
+      'admin accept failed',
+    );
+  });
   const a = server.address() as AddressInfo;
   history.start();
   return {
@@ -97,8 +142,9 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
     close: async () => {
       history.stop();
       const closed = new Promise((resolve) => server.close(resolve));
-      server.closeAllConnections?.();
+      slots.closeAll();
       await closed;
+      limiter.close();
     },
   };
 }
@@ -133,18 +179,46 @@ function asset(name: string): Buffer {
   return body;
 }
 
-async function handle(
-  o: AdminOptions,
-  history: History,
-  req: IncomingMessage,
-  res: ServerResponse,
-): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://admin');
+/** What every request is answered with: the options and what the server holds. */
+interface Context {
+  o: AdminOptions;
+  history: History;
+  /** Lines about bad requests, refused hosts and failures: a peer can cause one per request. */
+  limiter: LogLimiter;
+  hostAllowed: HostCheck;
+}
+
+/** Methods that change something: they need a token even on loopback (see handle). */
+const CHANGES: ReadonlySet<string> = new Set(['DELETE', 'PUT', 'POST', 'PATCH']);
+
+/**
+ * Answers one request. In order: a request target that is no path is 400; a Host not allowed
+ * (hosts.ts) is 421, before anything is read or changed; the page and its assets are served
+ * without a token; with a token set, everything else needs it (401); a change (DELETE) without
+ * a token set is refused (403) unless allowChangesWithoutToken, so a page the operator's browser
+ * happens to load cannot close connections on a loopback server.
+ */
+async function handle(ctx: Context, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { o, history, limiter } = ctx;
+  res.setHeader('X-Frame-Options', 'DENY');
+  res.setHeader('Referrer-Policy', 'no-referrer');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Content-Security-Policy', API_CSP);
+  const url = targetOf(req.url);
+  if (url === null) {
+    limiter.write('warn', BAD_REQUEST, { target: clip(req.url) }, BAD_REQUEST);
+    return send(res, 400, 'text/plain', 'bad request target\n');
+  }
+  if (!ctx.hostAllowed(req.headers.host)) {
+    limiter.write('warn', HOST_REFUSED, { host: clip(req.headers.host) }, HOST_REFUSED);
+    return send(res, 421, 'text/plain', 'this Host is not served: see admin.allowedHosts\n');
+  }
   const path = url.pathname;
   const method = req.method ?? 'GET';
   const open = PUBLIC[path];
   if (open !== undefined && (method === 'GET' || method === 'HEAD')) {
     const { type, body, cache } = open();
+    if (path === '/') res.setHeader('Content-Security-Policy', PAGE_CSP);
     res.writeHead(200, {
       'Content-Type': type,
       'Content-Length': Buffer.byteLength(body),
@@ -157,6 +231,14 @@ async function handle(
     res.setHeader('WWW-Authenticate', 'Bearer');
     send(res, 401, 'text/plain', 'unauthorized\n');
     return;
+  }
+  if (CHANGES.has(method) && o.token === undefined && o.allowChangesWithoutToken !== true) {
+    return send(
+      res,
+      403,
+      'text/plain',
+      'changes need the admin token: set admin.token (or admin.allowChangesWithoutToken: true)\n',
+    );
   }
   if (method === 'DELETE') {
     const m = /^\/api\/connections\/(\d+)$/.exec(path);
@@ -274,3 +356,87 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
 function sendJson(res: ServerResponse, status: number, value: unknown): void {
   send(res, status, 'application/json', JSON.stringify(value));
 }
+
+/** Log line (and limiter key) of a request that cannot be parsed or whose target is no path. */
+const BAD_REQUEST = 'admin bad request';
+/** Log line (and limiter key) of a request refused for its Host. */
+const HOST_REFUSED = 'admin request refused: Host not allowed';
+
+/**
+ * Origin-form, RFC 9112 3.2.1: a path of RFC 3986's characters, then an optional query of any
+ * visible ASCII (browsers leave `|`, `^`, `{`… unencoded there when a user types them).
+ */
+const ORIGIN_FORM = /^\/[\w\-.~!$&'()*+,;=:@%/]*(?:\?[\x21-\x7e]*)?$/;
+
+/**
+ * The path and query of a request target, or null when it is not origin-form (`/path?query`,
+ * what browsers, curl and scrapers send, everything else percent-encoded): `//[`, which made
+ * `new URL(target, base)` throw (an authority to it), is one.
+ */
+function targetOf(target: string | undefined): URL | null {
+  if (target === undefined || !ORIGIN_FORM.test(target)) return null;
+  return URL.parse(`http://admin${target}`);
+}
+
+/** At most 100 characters of a peer's text for a log line. */
+function clip(text: string | undefined): string | undefined {
+  return text === undefined || text.length <= 100 ? text : `${text.slice(0, 100)}…`;
+}
+
+/** sha256 sources of the page's inline `<script>` and `<style>` elements, for its CSP. */
+function inlineHashes(html: string, tag: 'script' | 'style'): string {
+  return [...html.matchAll(new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`, 'g'))]
+    .map(
+      (m) =>
+        `'sha256-${createHash('sha256')
+          .update(m[1] as string)
+          .digest('base64')}'`,
+    )
+    .join(' ');
+}
+
+/**
+ * The stats page's Content-Security-Policy: its own inline script and style (by hash, computed
+ * from the page as built), the assets and the API of this server, nothing else; never framed.
+ */
+const PAGE_CSP = [
+  "default-src 'none'",
+  `script-src 'self' ${inlineHashes(STATS_PAGE, 'script')}`,
+  `style-src 'self' ${inlineHashes(STATS_PAGE, 'style')}`,
+  "connect-src 'self'",
+  "img-src 'self' data:",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+/** Every other answer holds no markup: nothing may run in it, nothing may frame it. */
+const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+
+/**
+ * A request node:http could not parse (a broken request line, headers too large, a timeout):
+ * answered 400 (431, 408) and closed, as node:http does without a listener, with one rate-limited
+ * line: a peer can send thousands a second.
+ */
+function onClientError(ctx: Context, err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  ctx.limiter.write('warn', BAD_REQUEST, { err: err.code ?? err.message }, BAD_REQUEST);
+  const status =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? '431 Request Header Fields Too Large'
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? '408 Request Timeout'
+        : '400 Bad Request';
+  // Nothing of a response went out yet (bytesWritten 0): one can be sent whole, then closed.
+  if ((socket as net.Socket).bytesWritten !== 0) {
+    socket.destroy();
+    return;
+  }
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () =>
+    socket.destroy(),
+  );
+}
+
+function ignore(): void {}

@@ -18,6 +18,8 @@ export async function startAdmin(
   const admin = await startAdminServer({
     listen: config.admin.listen,
     token: config.admin.token,
+    allowedHosts: config.admin.allowedHosts,
+    allowChangesWithoutToken: config.admin.allowChangesWithoutToken,
     source,
     isReady,
     log,

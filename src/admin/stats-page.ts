@@ -193,6 +193,7 @@ export const STATS_PAGE = `<!doctype html>
       // Requests sent together all get 401: one asks, the others retry with what it was given.
       if (r.status === 401 && attempt === 0 && (token !== sent || await askToken())) continue;
       if (r.status === 401) throw new Error('the admin server wants its token: open /?token=TOKEN');
+      if (r.status === 403) throw new Error((await r.text()).trim());
       if (!r.ok && r.status !== 404) throw new Error(path + ': ' + r.status);
       return r;
     }
@@ -435,6 +436,8 @@ export const STATS_PAGE = `<!doctype html>
       $('status').textContent = r.ok ? 'closed connection ' + id : 'connection ' + id + ' was already gone';
     } catch (err) {
       $('status').textContent = 'error: ' + err.message;
+      // The next refresh rewrites the status line: a refused close says why until dismissed.
+      alert('connection ' + id + ' not closed: ' + err.message);
     }
     b.disabled = false;
     refresh();

@@ -375,6 +375,8 @@ export const frontendSchema = z.strictObject({
 /**
  * `listen`: `HOST:PORT`, or a port alone for 127.0.0.1. `token`: required of every request, and
  * required to listen on anything but loopback (the API can close any connection).
+ * `allowedHosts`: names a request's Host may carry besides those always served (admin/hosts.ts).
+ * `allowChangesWithoutToken`: lets state-changing routes through when no token is set.
  */
 export const adminSchema = z
   .strictObject({
@@ -384,6 +386,16 @@ export const adminSchema = z
       hostPort(parseAdminAddress, 'HOST:PORT or PORT'),
     ),
     token: z.string().min(1).optional(),
+    /** Host names served besides IP addresses, localhost and the listen host; `*`: any. */
+    allowedHosts: z
+      .array(
+        z
+          .string()
+          .regex(/^(?:\*|[A-Za-z0-9_.-]+)$/, { error: 'expected a host name (no port) or *' }),
+      )
+      .optional(),
+    /** DELETE without a token (none set): refused (403) unless true. */
+    allowChangesWithoutToken: z.boolean().optional(),
   })
   .superRefine((admin, ctx) => {
     if (admin.token !== undefined || isLoopbackHost(admin.listen.host)) return;

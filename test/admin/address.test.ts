@@ -99,3 +99,27 @@ test('admin beyond loopback needs a token: the config error names admin.token', 
     'c',
   );
 });
+
+test('admin.allowedHosts takes names or *; allowChangesWithoutToken a boolean', () => {
+  const admin = parseConfig({
+    ...base,
+    admin: { listen: 9100, allowedHosts: ['admin.example', '*'], allowChangesWithoutToken: true },
+  }).admin;
+  assert.deepEqual(admin?.allowedHosts, ['admin.example', '*']);
+  assert.equal(admin?.allowChangesWithoutToken, true);
+  assert.throws(
+    () =>
+      parseConfig({
+        ...base,
+        admin: { listen: 9100, allowedHosts: ['admin.example:9100'], allowChangesWithoutToken: 1 },
+      }),
+    (err: ConfigError) => {
+      assert.ok(
+        err.problems.some((p) => p.startsWith('admin.allowedHosts.0: expected a host name')),
+        err.problems.join('\n'),
+      );
+      assert.ok(err.problems.some((p) => p.startsWith('admin.allowChangesWithoutToken:')));
+      return true;
+    },
+  );
+});
