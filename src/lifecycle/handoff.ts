@@ -5,6 +5,7 @@ import { delimiter } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EngineName } from '../engine/engine.ts';
 import { runtimeEngineName } from '../engine/select.ts';
+import { isSingleExecutable } from '../runtime-check.ts';
 
 /** The package root, from src/lifecycle/ or dist/lifecycle/ alike: the pinned runtimes live under it. */
 const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -13,12 +14,20 @@ const BIN = `${PACKAGE_ROOT}bin/switchyard.js`;
 /** Set in the handed-off process, so a runtime that is still the wrong one fails, not loops. */
 const HANDOFF_ENV = 'SWITCHYARD_HANDOFF';
 
-/** Where each runtime is looked for: the pinned devDependency first, then PATH. */
-const CANDIDATES: Record<EngineName, { pinned: string[]; command: string }> = {
-  bun: { pinned: [`${PACKAGE_ROOT}node_modules/.bin/bun`], command: 'bun' },
+/**
+ * Where each runtime is looked for: the pinned devDependency first, then PATH; `install` is
+ * what the one line says when neither has it (the pinned one exists only in a checkout).
+ */
+const CANDIDATES: Record<EngineName, { pinned: string[]; command: string; install: string }> = {
+  bun: {
+    pinned: [`${PACKAGE_ROOT}node_modules/.bin/bun`],
+    command: 'bun',
+    install: 'put a bun on PATH (https://bun.sh) or `npm i -g bun`',
+  },
   node: {
     pinned: [`${PACKAGE_ROOT}node_modules/node/bin/node`, `${PACKAGE_ROOT}node_modules/.bin/node`],
     command: 'node',
+    install: 'put a node on PATH',
   },
 };
 
@@ -51,10 +60,17 @@ export function handOff(engine: EngineName, argv: string[]): Promise<number> {
     );
     return Promise.resolve(1);
   }
+  if (isSingleExecutable()) {
+    // No package directory to run under another runtime: the executable is Node's engine only.
+    process.stderr.write(
+      `switchyard: --engine ${engine}: the single executable runs the node engine only; install the package (npm i -g switchyard) for ${engine}\n`,
+    );
+    return Promise.resolve(1);
+  }
   const runtime = runtimeBinary(engine);
   if (runtime === null) {
     process.stderr.write(
-      `switchyard: --engine ${engine}: no ${CANDIDATES[engine].command} binary (npm ci installs the pinned one)\n`,
+      `switchyard: --engine ${engine}: no ${CANDIDATES[engine].command} binary: ${CANDIDATES[engine].install}\n`,
     );
     return Promise.resolve(1);
   }
