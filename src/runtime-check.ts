@@ -46,11 +46,11 @@ export function isSingleExecutable(): boolean {
   return seaModule()?.isSea() === true;
 }
 
-/** A file the single executable carries (`bin/build-exe.ts` lists them), as text. */
-export function singleExecutableAsset(name: string): string {
+/** A file the single executable carries (bin/build-exe.ts lists them), by its package path. */
+export function singleExecutableAsset(name: string): Buffer {
   const sea = seaModule();
   if (sea === undefined) throw new Error('not a single executable');
-  return sea.getAsset(name, 'utf8');
+  return Buffer.from(sea.getAsset(name));
 }
 
 /**

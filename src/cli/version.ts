@@ -10,7 +10,7 @@ import { isSingleExecutable, singleExecutableAsset } from '../runtime-check.ts';
  */
 export function packageVersion(): string {
   const text = isSingleExecutable()
-    ? singleExecutableAsset('package.json')
+    ? singleExecutableAsset('package.json').toString('utf8')
     : readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
   return String(JSON.parse(text).version);
 }
