@@ -32,7 +32,7 @@ interface Cli {
   child: ChildProcess;
   /** Everything on stderr so far (the log: JSON lines, as stderr is no terminal). */
   log(): string;
-  /** Resolves once the log holds `text` `times` times, or throws after 10 s. */
+  /** Resolves once the log holds `text` `times` times, or throws after 30 s (a loaded machine). */
   logged(text: RegExp, times?: number): Promise<void>;
   exited: Promise<number | null>;
 }
@@ -48,10 +48,18 @@ function startCli(t: TestContext, target: Target, args: string[]): Cli {
     stderr += s;
   });
   const exited = once(child, 'exit').then(([code]) => code as number | null);
+  // An exit first (a port another process took between closedPort() and the bind, say) fails
+  // at once with the log, instead of waiting out the bound.
   const logged = (text: RegExp, times = 1) =>
     waitFor(
-      () => (stderr.match(new RegExp(text.source, 'g')) ?? []).length >= times,
-      10_000,
+      () => {
+        const seen = (stderr.match(new RegExp(text.source, 'g')) ?? []).length >= times;
+        if (!seen && child.exitCode !== null) {
+          throw new Error(`exited ${child.exitCode} before ${text}:\n${stderr}`);
+        }
+        return seen;
+      },
+      30_000,
       `${times} × ${text} in the log:\n${stderr}`,
     );
   return { child, log: () => stderr, logged, exited };
@@ -90,7 +98,7 @@ function refused(port: number): Promise<void> {
         });
         s.once('error', () => resolve(true));
       }),
-    10_000,
+    30_000,
     `port ${port} refused`,
   );
 }
@@ -122,7 +130,7 @@ export function smoke(name: string, target: () => Target): void {
     assert.match(r.stdout, /engine: node /);
   });
 
-  test(`${name}: TLS --check, then 8 MiB through TLS intact`, async (t) => {
+  test(`${name}: TLS --check, then 8 MiB through TLS intact`, { timeout: 120_000 }, async (t) => {
     const dir = tempDir(t);
     const ca = await makeCa();
     const cert = writePem(dir, 'site', await makeCert(ca, ['localhost']));
@@ -143,7 +151,9 @@ export function smoke(name: string, target: () => Target): void {
     assert.equal(await cli.exited, 0, cli.log());
   });
 
-  test(`${name}: --workers 2, each worker's connections intact`, async (t) => {
+  test(`${name}: --workers 2, each worker's connections intact`, {
+    timeout: 120_000,
+  }, async (t) => {
     const dir = tempDir(t);
     const echo = await startEchoServer(t);
     const port = await closedPort();
@@ -160,7 +170,9 @@ export function smoke(name: string, target: () => Target): void {
     assert.equal(await cli.exited, 0, cli.log());
   });
 
-  test(`${name}: SIGHUP adds a frontend, SIGTERM drains an open connection`, async (t) => {
+  test(`${name}: SIGHUP adds a frontend, SIGTERM drains an open connection`, {
+    timeout: 120_000,
+  }, async (t) => {
     const dir = tempDir(t);
     const echo = await startEchoServer(t);
     const [first, second] = [await closedPort(), await closedPort()] as [number, number];
