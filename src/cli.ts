@@ -131,8 +131,6 @@ export function parseCli(argv: string[]): CliCommand {
     if (v !== 'node' && v !== 'bun') throw invalid('--engine', `expected node or bun, got "${v}"`);
     return v;
   });
-  // The version of what would run with these flags: --engine bun asks bun.
-  if (values.version) return { kind: 'version', engine };
   const workers = optional(str('workers'), defaults.workers as number, (v) =>
     v === 'auto'
       ? Math.min(availableParallelism(), limits.workers.max)
@@ -141,6 +139,8 @@ export function parseCli(argv: string[]): CliCommand {
   const drainTimeoutMs = optional(str('drain-timeout'), defaults.drainTimeoutMs as number, (v) =>
     parseTimerDuration(v, '--drain-timeout'),
   );
+  // The version of what would run with these flags: --engine bun asks bun.
+  if (values.version) return { kind: 'version', engine };
   const observe = parseObserveArgs(str('admin'), str('access-log'));
   const configFile = str('config');
   if (configFile !== undefined) {

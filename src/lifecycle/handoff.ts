@@ -14,21 +14,22 @@ const BIN = `${PACKAGE_ROOT}bin/switchyard.js`;
 /** Set in the handed-off process, so a runtime that is still the wrong one fails, not loops. */
 const HANDOFF_ENV = 'SWITCHYARD_HANDOFF';
 
-/**
- * Where each runtime is looked for: the pinned devDependency first, then PATH; `install` is
- * what the one line says when neither has it (the pinned one exists only in a checkout).
- */
-const CANDIDATES: Record<EngineName, { pinned: string[]; command: string; install: string }> = {
-  bun: {
-    pinned: [`${PACKAGE_ROOT}node_modules/.bin/bun`],
-    command: 'bun',
-    install: 'put a bun on PATH (https://bun.sh) or `npm i -g bun`',
-  },
+/** Where each runtime is looked for: the pinned devDependency first, then PATH. */
+const CANDIDATES: Record<EngineName, { pinned: string[]; command: string }> = {
+  bun: { pinned: [`${PACKAGE_ROOT}node_modules/.bin/bun`], command: 'bun' },
   node: {
     pinned: [`${PACKAGE_ROOT}node_modules/node/bin/node`, `${PACKAGE_ROOT}node_modules/.bin/node`],
     command: 'node',
-    install: 'put a node on PATH',
   },
+};
+
+/**
+ * What the one line says when neither the pinned runtime (which exists only in a checkout) nor
+ * PATH has it: a package user's ways to get one.
+ */
+const INSTALL_ADVICE: Record<string, string> = {
+  bun: 'put a bun on PATH (https://bun.sh) or `npm i -g bun`',
+  node: 'put a node on PATH',
 };
 
 /** The runtime binary for `engine`, or null when neither the pinned one nor PATH has it. */
@@ -70,7 +71,7 @@ export function handOff(engine: EngineName, argv: string[]): Promise<number> {
   const runtime = runtimeBinary(engine);
   if (runtime === null) {
     process.stderr.write(
-      `switchyard: --engine ${engine}: no ${CANDIDATES[engine].command} binary: ${CANDIDATES[engine].install}\n`,
+      `switchyard: --engine ${engine}: no ${CANDIDATES[engine].command} binary: ${INSTALL_ADVICE[engine]}\n`,
     );
     return Promise.resolve(1);
   }
