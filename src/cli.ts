@@ -55,7 +55,7 @@ export interface CliSettings {
 
 export type CliCommand =
   | { kind: 'help' }
-  | { kind: 'version' }
+  | { kind: 'version'; engine: EngineName }
   | { kind: 'run'; settings: CliSettings; check: boolean }
   | {
       kind: 'run-config';
@@ -114,7 +114,6 @@ export function parseCli(argv: string[]): CliCommand {
     throw new SwitchyardError(ErrorCode.INVALID_ARGUMENT, (err as Error).message);
   }
   if (values.help) return { kind: 'help' };
-  if (values.version) return { kind: 'version' };
   const str = (key: string) => values[key] as string | undefined;
   const logLevel = optional(str('log-level'), defaults.logLevel as LogLevel, (v) => {
     if (!(LOG_LEVELS as readonly string[]).includes(v)) {
@@ -140,6 +139,8 @@ export function parseCli(argv: string[]): CliCommand {
   const drainTimeoutMs = optional(str('drain-timeout'), defaults.drainTimeoutMs as number, (v) =>
     parseTimerDuration(v, '--drain-timeout'),
   );
+  // The version of what would run with these flags: --engine bun asks bun.
+  if (values.version) return { kind: 'version', engine };
   const observe = parseObserveArgs(str('admin'), str('access-log'));
   const configFile = str('config');
   if (configFile !== undefined) {
@@ -254,7 +255,8 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<numbe
     return 0;
   }
   if (command.kind === 'version') {
-    process.stdout.write(`${versionText()}\n`);
+    if (command.engine !== runtimeEngineName()) return handOff(command.engine, argv);
+    process.stdout.write(`${versionText(command.engine)}\n`);
     return 0;
   }
   const { logLevel, logFormat, engine, workers, drainTimeoutMs } =

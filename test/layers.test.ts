@@ -7,7 +7,7 @@
 //   3 observability  src/observability/
 //   2 core           src/core/
 //   1 engine         src/engine/       1 config      src/config/      (neither imports the other)
-//   0 leaf           errors.ts, defaults.ts, units.ts, cidr.ts, log.ts (+ log-writer, log-limiter), stats.ts, tls.ts (types), and the two vocabulary
+//   0 leaf           errors.ts, defaults.ts, units.ts, cidr.ts, log.ts (+ log-writer, log-limiter), stats.ts, tls.ts (types), runtime-check.ts, and the two vocabulary
 //                    tables core/ending.ts and core/state.ts: importable by every layer, they
 //                    import only each other (stats.ts only types of the two tables).
 import assert from 'node:assert/strict';
@@ -28,6 +28,7 @@ const LEAVES = new Set([
   'stats.ts',
   'tls.ts',
   'cidr.ts',
+  'runtime-check.ts',
   'core/ending.ts',
   'core/state.ts',
 ]);

@@ -27,6 +27,7 @@ import { defaults } from '../defaults.ts';
 import { ErrorCode, SwitchyardError } from '../errors.ts';
 import { LogLimiter } from '../log-limiter.ts';
 import { formatMetrics, METRICS_CONTENT_TYPE } from '../observability/metrics.ts';
+import { isSingleExecutable, singleExecutableAsset } from '../runtime-check.ts';
 import type { ConnectionRow } from '../stats.ts';
 import { formatHostPort, type HostPort, isLoopbackHost } from '../units.ts';
 import { bearerMatches } from './auth.ts';
@@ -173,7 +174,10 @@ const assets = new Map<string, Buffer>();
 function asset(name: string): Buffer {
   let body = assets.get(name);
   if (body === undefined) {
-    body = readFileSync(createRequire(import.meta.url).resolve(name));
+    // The single executable has no node_modules: it carries the two files (bin/build-exe.ts).
+    body = isSingleExecutable()
+      ? singleExecutableAsset(name)
+      : readFileSync(createRequire(import.meta.url).resolve(name));
     assets.set(name, body);
   }
   return body;

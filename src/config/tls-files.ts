@@ -46,6 +46,14 @@ export function readTlsFiles(config: Config): TlsFiles {
   return { frontends, servers };
 }
 
+/**
+ * The certificate's expiry, ms since the epoch. `validToDate` is Node >= 22.10 (and Bun); the
+ * `validTo` text (`Dec  3 08:21:24 2027 GMT`), which every runtime has, parses to the same time.
+ */
+function notAfter(x509: X509Certificate): number {
+  return (x509.validToDate as Date | undefined)?.getTime() ?? Date.parse(x509.validTo);
+}
+
 function readServerTls(
   tls: FrontendTlsConfig,
   path: string,
@@ -69,7 +77,7 @@ function readServerTls(
       cert,
       key,
       names: dnsNames(x509),
-      notAfter: x509.validToDate.getTime(),
+      notAfter: notAfter(x509),
       serial: x509.serialNumber,
       file: c.cert,
     });

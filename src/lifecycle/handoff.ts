@@ -5,6 +5,7 @@ import { delimiter } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EngineName } from '../engine/engine.ts';
 import { runtimeEngineName } from '../engine/select.ts';
+import { isSingleExecutable } from '../runtime-check.ts';
 
 /** The package root, from src/lifecycle/ or dist/lifecycle/ alike: the pinned runtimes live under it. */
 const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -20,6 +21,15 @@ const CANDIDATES: Record<EngineName, { pinned: string[]; command: string }> = {
     pinned: [`${PACKAGE_ROOT}node_modules/node/bin/node`, `${PACKAGE_ROOT}node_modules/.bin/node`],
     command: 'node',
   },
+};
+
+/**
+ * What the one line says when neither the pinned runtime (which exists only in a checkout) nor
+ * PATH has it: a package user's ways to get one.
+ */
+const INSTALL_ADVICE: Record<string, string> = {
+  bun: 'put a bun on PATH (https://bun.sh) or `npm i -g bun`',
+  node: 'put a node on PATH',
 };
 
 /** The runtime binary for `engine`, or null when neither the pinned one nor PATH has it. */
@@ -51,10 +61,17 @@ export function handOff(engine: EngineName, argv: string[]): Promise<number> {
     );
     return Promise.resolve(1);
   }
+  if (isSingleExecutable()) {
+    // No package directory to run under another runtime: the executable is Node's engine only.
+    process.stderr.write(
+      `switchyard: --engine ${engine}: the single executable runs the node engine only; install the package (npm i -g switchyard) for ${engine}\n`,
+    );
+    return Promise.resolve(1);
+  }
   const runtime = runtimeBinary(engine);
   if (runtime === null) {
     process.stderr.write(
-      `switchyard: --engine ${engine}: no ${CANDIDATES[engine].command} binary (npm ci installs the pinned one)\n`,
+      `switchyard: --engine ${engine}: no ${CANDIDATES[engine].command} binary: ${INSTALL_ADVICE[engine]}\n`,
     );
     return Promise.resolve(1);
   }

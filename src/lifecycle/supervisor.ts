@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.ts';
 import { countersOf, keepConfigured, sumStats } from '../core/aggregate.ts';
 import { defaults } from '../defaults.ts';
 import { ErrorCode, SwitchyardError } from '../errors.ts';
+import { selfCommand } from '../runtime-check.ts';
 import type { ConnectionRow, SwitchyardStats } from '../stats.ts';
 import { type FromWorker, type ToWorker, WORKER_ENV } from './messages.ts';
 
@@ -371,7 +372,7 @@ export class Supervisor {
    * exitedWorker once, which schedules the next try with the same backoff.
    */
   private spawn(slot: Slot): Promise<void> {
-    const [runtime, ...script] = this.options.command ?? [process.execPath, process.argv[1] ?? ''];
+    const [runtime, ...script] = this.options.command ?? selfCommand();
     slot.ready = false;
     slot.startedAt = Date.now();
     slot.spawnedAt = performance.now();

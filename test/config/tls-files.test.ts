@@ -1,5 +1,6 @@
 // The files of TLS blocks: read, checked, and refused with the key named (start, --check, reload).
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -46,6 +47,23 @@ test('names, expiry and serial are read off the certificate', async (t) => {
   assert.deepEqual(c?.names, ['*.w.example.com', 'x.org']);
   assert.ok(Math.abs((c?.notAfter ?? 0) - notAfter.getTime()) < 2000);
   assert.match(c?.serial ?? '', /^[0-9A-F]+$/);
+});
+
+test('a runtime without X509Certificate.validToDate (Node 20) reads the expiry off validTo', async (t) => {
+  const dir = tempDir(t);
+  const ca = await makeCa();
+  const notAfter = new Date(Date.now() + 3 * 24 * 3600 * 1000);
+  const files = writePem(dir, 'w', await makeCert(ca, ['w.example.com'], { notAfter }));
+  const own = Object.getOwnPropertyDescriptor(X509Certificate.prototype, 'validToDate');
+  assert.ok(own, 'validToDate is a getter of the prototype here');
+  Object.defineProperty(X509Certificate.prototype, 'validToDate', {
+    get: () => undefined,
+    configurable: true,
+  });
+  t.after(() => Object.defineProperty(X509Certificate.prototype, 'validToDate', own));
+  const tls = readTlsFiles(config([{ cert: files.certFile, key: files.keyFile }]));
+  const [c] = tls.frontends.get('https')?.certificates ?? [];
+  assert.ok(Math.abs((c?.notAfter ?? 0) - notAfter.getTime()) < 2000);
 });
 
 test('every bad file is a problem naming its key: unreadable, missing, not PEM, wrong key', async (t) => {
